@@ -1,0 +1,11 @@
+// Every artifact kind that crosses node boundaries, one codec each (see types.ts for the value types).
+export { DatasetType } from "./dataset.ts"
+export { TensorType } from "./tensor.ts"
+export { LatentsType } from "./latents.ts"
+export { WeightsType } from "./weights.ts"
+export { MetricsType } from "./metrics.ts"
+export { ImageBatchType } from "./images.ts"
+export { FileType } from "./file.ts"
+export { ArtifactDecodeError } from "./arrow.ts"
+export { datasetToImageBatch, imageBatchToUint8 } from "./convert.ts"
+export type * from "./types.ts"
