@@ -1,6 +1,6 @@
 // Shared Arrow plumbing for the artifact codecs beside this file: column builders over typed arrays (no
 // per-element JS objects, so 60k MNIST images encode and decode in milliseconds), column readers that
-// copy out of the table (decoded values never alias IPC buffers), and canonical JSON for metadata.
+// return typed-array views of the table's buffers, and canonical JSON for metadata.
 // Determinism matters: the engine addresses artifacts by the sha256 of `tableToIPC(table, "file")`, so
 // equal values must give equal bytes; hence fixed column and metadata order and sorted JSON keys.
 import {
@@ -163,23 +163,31 @@ const chunks = (table: Table, name: string, typeName: string): readonly Data[] =
 type Typed = Uint8Array | Int32Array | Float32Array | Float64Array
 type TypedCtor<A extends Typed> = { new (n: number): A; readonly BYTES_PER_ELEMENT: number }
 
-/** Copies `stride` elements per row of every chunk of a flat or fixed-size column into one array. */
+/**
+ * The `stride`-element rows of every chunk of a flat or fixed-size column, as one typed array. A
+ * single chunk (what our codecs write) is returned as a zero-copy view into the table's buffer:
+ * copying 47 MB of MNIST pixels costs ~200 ms, a view nothing. Artifacts are immutable by contract,
+ * so sharing the buffer is safe. Several chunks are concatenated with `set`, which copies bytes (for
+ * the same element type), so NaN payloads and -0 survive either way.
+ */
 const gather = <A extends Typed>(
   ctor: TypedCtor<A>,
   parts: readonly Data[],
   stride: number,
   valuesOf: (d: Data) => { readonly values: unknown; readonly offset: number },
 ): A => {
-  const out = new ctor(parts.reduce((n, d) => n + d.length * stride, 0))
-  let at = 0
-  for (const d of parts) {
+  const views = parts.map((d) => {
     const { values, offset } = valuesOf(d)
     if (!(values instanceof (ctor as unknown as typeof Uint8Array | typeof Float32Array)))
       throw new ArtifactDecodeError(`unexpected buffer type ${Object.prototype.toString.call(values)}`)
-    const src = values as A
-    // Same element type: `set` copies bytes, so NaN payloads and -0 survive.
-    out.set(src.subarray(offset * stride, (offset + d.length) * stride) as never, at)
-    at += d.length * stride
+    return (values as A).subarray(offset * stride, (offset + d.length) * stride) as A
+  })
+  if (views.length === 1) return views[0]!
+  const out = new ctor(views.reduce((n, v) => n + v.length, 0))
+  let at = 0
+  for (const v of views) {
+    out.set(v as never, at)
+    at += v.length
   }
   return out
 }

@@ -111,16 +111,33 @@ export const canny = (src: Uint8Array, height: number, width: number, o: CannyOp
   return out
 }
 
-/** Non-maximum suppression test at framed index k, exactly as canny.cpp (sector by fixed-point slope). */
-const isLocalMax = (mag: Int32Array, k: number, step: number, m: number, xs: number, ys: number): boolean => {
+/**
+ * The NMS sector of a gradient, decided as canny.cpp does with fixed-point slopes:
+ * "horizontal" when |dy|/|dx| < tan 22.5deg, "vertical" when |dy|/|dx| > tan 67.5deg (= 2 + tan 22.5deg),
+ * else "diagonal". Over all int16 Sobel outputs this is symmetric under swapping dx and dy (a test
+ * enumerates it), which is why the whole detector commutes with transposition.
+ */
+export const nmsSector = (xs: number, ys: number): "horizontal" | "vertical" | "diagonal" => {
   const x = Math.abs(xs)
   const y = Math.abs(ys) << CANNY_SHIFT
   const tg22x = x * TG22
-  if (y < tg22x) return m > mag[k - 1]! && m >= mag[k + 1]! // gradient ~horizontal: compare left, right
+  if (y < tg22x) return "horizontal"
   const tg67x = tg22x + (x << (CANNY_SHIFT + 1))
-  if (y > tg67x) return m > mag[k - step]! && m >= mag[k + step]! // ~vertical: compare up, down
-  const s = (xs ^ ys) < 0 ? -1 : 1 // diagonal: up-left/down-right when dx, dy share a sign
-  return m > mag[k - step - s]! && m > mag[k + step + s]!
+  return y > tg67x ? "vertical" : "diagonal"
+}
+
+/** Non-maximum suppression at framed index k, with canny.cpp's asymmetric comparisons. */
+const isLocalMax = (mag: Int32Array, k: number, step: number, m: number, xs: number, ys: number): boolean => {
+  switch (nmsSector(xs, ys)) {
+    case "horizontal": // gradient across columns: compare left (>) and right (>=)
+      return m > mag[k - 1]! && m >= mag[k + 1]!
+    case "vertical": // compare up (>) and down (>=)
+      return m > mag[k - step]! && m >= mag[k + step]!
+    case "diagonal": {
+      const s = (xs ^ ys) < 0 ? -1 : 1 // up-left/down-right when dx, dy share a sign, else up-right/down-left
+      return m > mag[k - step - s]! && m > mag[k + step + s]!
+    }
+  }
 }
 
 /**
