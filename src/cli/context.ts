@@ -1,0 +1,71 @@
+// The CLI's configuration layer: the one place that reads flags and environment variables
+// (PIPE_ROOT, PIPE_NODES, PIPE_CACHE, PIPE_RUNS) and turns them into directories, a registry and a store.
+import { existsSync } from "node:fs"
+import { dirname, join, resolve } from "node:path"
+import { type PathDigester, makePathDigester } from "../key/path-digest.ts"
+import { loadRegistry, type Registry } from "../registry/registry.ts"
+import { loadPipeline, type Pipeline } from "../pipeline/load.ts"
+import { openStore, type Store } from "../store/store.ts"
+
+export interface DirFlags {
+  readonly root?: string | undefined
+  readonly nodes?: string | undefined
+  readonly cache?: string | undefined
+  readonly runs?: string | undefined
+}
+
+export interface Dirs {
+  readonly root: string
+  readonly nodes: string
+  readonly cache: string
+  readonly runs: string
+}
+
+/** Nearest ancestor of `start` holding a package.json (the project root), else `start`. */
+export const findRoot = (start: string): string => {
+  let dir = resolve(start)
+  for (;;) {
+    if (existsSync(join(dir, "package.json"))) return dir
+    const parent = dirname(dir)
+    if (parent === dir) return resolve(start)
+    dir = parent
+  }
+}
+
+export const resolveDirs = (flags: DirFlags, file: string | undefined, env: NodeJS.ProcessEnv, cwd: string): Dirs => {
+  const rootFlag = flags.root ?? env.PIPE_ROOT
+  const root = rootFlag !== undefined ? resolve(cwd, rootFlag) : findRoot(file !== undefined ? dirname(resolve(cwd, file)) : cwd)
+  const pick = (flag: string | undefined, envName: string, dflt: string): string => {
+    const v = flag ?? env[envName]
+    return v !== undefined && v !== "" ? resolve(cwd, v) : join(root, dflt)
+  }
+  return { root, nodes: pick(flags.nodes, "PIPE_NODES", "nodes"), cache: pick(flags.cache, "PIPE_CACHE", "cache"), runs: pick(flags.runs, "PIPE_RUNS", "runs") }
+}
+
+export interface Project {
+  readonly dirs: Dirs
+  readonly registry: Registry
+  readonly store: Store
+  readonly paths: PathDigester
+}
+
+export const openProject = async (dirs: Dirs): Promise<Project> => ({
+  dirs,
+  registry: await loadRegistry({ root: dirs.root, nodesDir: dirs.nodes, cacheDir: dirs.cache }),
+  store: openStore(dirs.cache),
+  paths: makePathDigester(dirs.cache),
+})
+
+export const loadFor = (
+  project: Project,
+  file: string,
+  opts: { profile?: string | undefined; sets?: readonly string[] | undefined },
+  cwd: string,
+): Pipeline =>
+  loadPipeline(file, {
+    root: project.dirs.root,
+    registry: project.registry,
+    cwd,
+    ...(opts.profile !== undefined ? { profile: opts.profile } : {}),
+    sets: opts.sets ?? [],
+  })

@@ -1,0 +1,90 @@
+// `pipe` entry point: dispatches subcommands and turns every typed failure into one located line.
+// Exit codes: 0 ok, 1 invalid pipeline or failed node, 2 usage error.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { dirname, join, resolve } from "node:path"
+import { formatDiagnostic, InvalidPipeline, NodeFailed, RegistryError, SelectionError, StoreError, CorruptObject } from "../errors.ts"
+import { generateSchemaText } from "../pipeline/schema-file.ts"
+import { COMMANDS, commandHelp, flag, mainHelp, parseCommand, str, UsageError, type Values } from "./args.ts"
+import { gcCommand, lsCommand } from "./cache-cmds.ts"
+import { resolveDirs } from "./context.ts"
+import { exportCommand } from "./export.ts"
+import { dagCommand, explainCommand, validateCommand } from "./inspect.ts"
+import { dirFlags, type Io, planCommand, runCommand } from "./run.ts"
+
+const schemaCommand = async (v: Values, _: string[], io: Io): Promise<number> => {
+  const dirs = resolveDirs(dirFlags(v), undefined, io.env, io.cwd)
+  const out = resolve(io.cwd, str(v, "out") ?? join(dirs.root, "schema", "pipeline.schema.json"))
+  const { text, kinds } = await generateSchemaText(dirs.root, dirs.nodes)
+  if (flag(v, "check")) {
+    const same = existsSync(out) && readFileSync(out, "utf8") === text
+    io.out(same ? `${out}: up to date (${kinds} kinds)\n` : `${out}: out of date; run \`npm run schema\`\n`)
+    return same ? 0 : 1
+  }
+  mkdirSync(dirname(out), { recursive: true })
+  writeFileSync(out, text)
+  io.out(`wrote ${out} (${kinds} kinds)\n`)
+  return 0
+}
+
+type Handler = (v: Values, positionals: string[], io: Io) => Promise<number>
+const HANDLERS: Readonly<Record<string, Handler>> = {
+  run: runCommand,
+  plan: planCommand,
+  explain: explainCommand,
+  validate: validateCommand,
+  dag: dagCommand,
+  ls: lsCommand,
+  gc: gcCommand,
+  export: exportCommand,
+  schema: schemaCommand,
+}
+
+export const main = async (argv: readonly string[], io: Io): Promise<number> => {
+  const [name, ...rest] = argv
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    io.out(`${mainHelp()}\n`)
+    return name === undefined ? 2 : 0
+  }
+  const command = COMMANDS[name]
+  const handler = HANDLERS[name]
+  try {
+    if (command === undefined || handler === undefined) throw new UsageError(`unknown command "${name}" (commands: ${Object.keys(COMMANDS).join(", ")})`)
+    const { values, positionals } = parseCommand(command, rest)
+    if (values.help === true) {
+      io.out(`${commandHelp(name, command)}\n`)
+      return 0
+    }
+    return await handler(values, positionals, io)
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`error: ${e.message}\n(see pipe ${command !== undefined ? `${name} ` : ""}--help)\n`)
+      return 2
+    }
+    if (e instanceof InvalidPipeline) {
+      for (const d of e.diagnostics) io.err(`${formatDiagnostic(d)}\n`)
+      io.err(`${e.diagnostics.length} error${e.diagnostics.length === 1 ? "" : "s"}\n`)
+      return 1
+    }
+    if (e instanceof RegistryError) io.err(`${e.file}: error: ${e.reason}\n`)
+    else if (e instanceof SelectionError) io.err(`error: ${e.message}\n`)
+    else if (e instanceof StoreError) io.err(`error: cache: ${e.reason}\n`)
+    else if (e instanceof CorruptObject) io.err(`error: cache object ${e.digest.slice(0, 12)}: ${e.reason}\n`)
+    else if (e instanceof NodeFailed) io.err(`${e.pos.file}:${e.pos.line}:${e.pos.column}: ${e.node} (${e.kind}) failed: ${e.message}\n`)
+    else if (e instanceof Error) io.err(`error: ${e.message}\n`)
+    else io.err(`error: ${String(e)}\n`)
+    return 1
+  }
+}
+
+export const processIo = (): Io => ({
+  out: (s) => void process.stdout.write(s),
+  err: (s) => void process.stderr.write(s),
+  isTTY: process.stderr.isTTY === true,
+  columns: () => process.stderr.columns ?? 100,
+  env: process.env,
+  cwd: process.cwd(),
+  onInterrupt: (handler) => {
+    process.on("SIGINT", handler)
+    return () => void process.off("SIGINT", handler)
+  },
+})

@@ -1,0 +1,140 @@
+// `pipe run` and `pipe plan`.
+import { existsSync } from "node:fs"
+import { join, relative } from "node:path"
+import { pathToFileURL } from "node:url"
+import * as Effect from "effect/Effect"
+import { execute, type RuntimeInfo } from "../exec/executor.ts"
+import { planPipeline, select, type Selectors } from "../exec/plan.ts"
+import { jsonReporter, plainReporter, type Reporter, ttyReporter } from "../exec/progress.ts"
+import { newRunId, onRunFinished, type RunRecord, writeRunRecord } from "../exec/record.ts"
+import { flag, intFlag, str, strs, UsageError, type Values } from "./args.ts"
+import { loadFor, openProject, type Project, resolveDirs } from "./context.ts"
+
+export interface Io {
+  readonly out: (s: string) => void
+  readonly err: (s: string) => void
+  readonly isTTY: boolean
+  readonly columns: () => number
+  readonly env: NodeJS.ProcessEnv
+  readonly cwd: string
+  /** Registers a Ctrl-C handler; returns a function that removes it. */
+  readonly onInterrupt: (handler: () => void) => () => void
+}
+
+export const dirFlags = (v: Values) => ({ root: str(v, "root"), nodes: str(v, "nodes"), cache: str(v, "cache"), runs: str(v, "runs") })
+
+const selectorsOf = (v: Values): Selectors => ({
+  force: strs(v, "force"),
+  from: str(v, "from"),
+  until: str(v, "until"),
+  only: strs(v, "only"),
+})
+
+export const setup = async (v: Values, file: string | undefined, io: Io): Promise<Project> =>
+  openProject(resolveDirs(dirFlags(v), file, io.env, io.cwd))
+
+export const planCommand = async (v: Values, [file]: string[], io: Io): Promise<number> => {
+  const project = await setup(v, file, io)
+  const p = loadFor(project, file as string, { profile: str(v, "profile"), sets: strs(v, "set") }, io.cwd)
+  const planned = planPipeline(p, project.store, project.paths, select(p, selectorsOf(v))).filter((n) => n.selected)
+  project.paths.flush()
+  if (flag(v, "json")) {
+    io.out(`${JSON.stringify({ nodes: planned.map((n) => ({ id: n.id, kind: n.kind, key: n.key, cached: n.cached })) })}\n`)
+    return 0
+  }
+  const w = Math.max(4, ...planned.map((n) => n.id.length))
+  const k = Math.max(4, ...planned.map((n) => n.kind.length))
+  io.out(`${"node".padEnd(w)}  ${"kind".padEnd(k)}  ${"status".padEnd(14)}  key\n`)
+  for (const n of planned) {
+    const status = n.cached ? "cached" : n.forced ? "run (forced)" : n.key === null ? "run (upstream)" : "run"
+    io.out(`${n.id.padEnd(w)}  ${n.kind.padEnd(k)}  ${status.padEnd(14)}  ${n.key === null ? "(after upstream)" : n.key.slice(0, 16)}\n`)
+  }
+  const todo = planned.filter((n) => !n.cached).length
+  io.out(`${planned.length - todo} cached, ${todo} to run\n`)
+  return 0
+}
+
+const loadRuntime = async (nodesDir: string, backend: string | undefined): Promise<RuntimeInfo | null> => {
+  const file = join(nodesDir, "_runtime.ts")
+  if (!existsSync(file)) return null
+  const mod = (await import(pathToFileURL(file).href)) as { prepare?: (o: { backend?: string }) => Promise<{ backend: string; notes: string[] }> }
+  if (typeof mod.prepare !== "function") return null
+  return mod.prepare(backend !== undefined ? { backend } : {})
+}
+
+const summary = (r: RunRecord, runDir: string, cwd: string): string => {
+  const w = Math.max(4, ...r.nodes.map((n) => n.id.length))
+  const k = Math.max(4, ...r.nodes.map((n) => n.kind.length))
+  const lines = [`${"node".padEnd(w)}  ${"kind".padEnd(k)}  status   seconds  key`]
+  for (const n of r.nodes)
+    lines.push(`${n.id.padEnd(w)}  ${n.kind.padEnd(k)}  ${n.status.padEnd(7)}  ${n.seconds.toFixed(2).padStart(7)}  ${n.key?.slice(0, 12) ?? "-"}`)
+  const count = (s: string) => r.nodes.filter((n) => n.status === s).length
+  lines.push(
+    `${count("cached")} cached, ${count("ran")} ran, ${count("failed")} failed, ${count("skipped")} skipped in ${r.seconds.toFixed(2)} s -> ${relative(cwd, join(runDir, "run.json")) || runDir}`,
+  )
+  for (const n of r.nodes) if (n.status === "failed" && n.error !== undefined) lines.push(`error: ${n.error}`)
+  return `${lines.join("\n")}\n`
+}
+
+export const runCommand = async (v: Values, [file]: string[], io: Io): Promise<number> => {
+  const started = new Date()
+  const t0 = performance.now()
+  const jobs = intFlag(v, "jobs", 2)
+  const json = flag(v, "json")
+  const project = await setup(v, file, io)
+  const p = loadFor(project, file as string, { profile: str(v, "profile"), sets: strs(v, "set") }, io.cwd)
+  const selection = select(p, selectorsOf(v))
+  planPipeline(p, project.store, project.paths, selection) // fails early on impossible --only/--until
+  const reporter: Reporter = json ? jsonReporter(io.out) : io.isTTY ? ttyReporter(io.err, io.columns) : plainReporter(io.err)
+  const runId = newRunId(started, process.pid)
+  const runDir = join(project.dirs.runs, runId)
+  const flags = { interrupted: false }
+  const removeHandler = io.onInterrupt(() => {
+    if (flags.interrupted) process.exit(130) // second Ctrl-C: give up now; locks are broken by pid later
+    flags.interrupted = true
+    reporter.info("interrupted: stopping after the running nodes (Ctrl-C again to abort)")
+  })
+  const backend = str(v, "backend")
+  const result = await Effect.runPromise(
+    execute({
+      pipeline: p,
+      registry: project.registry,
+      store: project.store,
+      paths: project.paths,
+      selection,
+      jobs,
+      reporter,
+      runDir,
+      interrupted: () => flags.interrupted,
+      prepareRuntime: () => loadRuntime(project.dirs.nodes, backend),
+    }),
+  )
+  removeHandler()
+  reporter.close()
+  project.paths.flush()
+  const record: RunRecord = {
+    format: 1,
+    id: runId,
+    pipeline: relative(project.dirs.root, p.file).split("\\").join("/"),
+    name: p.name,
+    profile: p.profile,
+    sets: p.sets,
+    backend: result.runtime?.backend ?? null,
+    notes: result.runtime?.notes ?? [],
+    started: started.toISOString(),
+    seconds: (performance.now() - t0) / 1000,
+    status: result.status,
+    nodes: result.nodes,
+  }
+  writeRunRecord(project.dirs.runs, record)
+  const reportProblem = await onRunFinished(runDir, record)
+  if (json) io.out(`${JSON.stringify({ event: "done", status: record.status, run: join(runDir, "run.json"), nodes: record.nodes })}\n`)
+  else io.err(summary(record, runDir, io.cwd))
+  if (reportProblem !== undefined) io.err(`warning: ${reportProblem}\n`)
+  return record.status === "ok" ? 0 : record.status === "interrupted" ? 130 : 1
+}
+
+export const requireFile = (file: string | undefined): string => {
+  if (file === undefined) throw new UsageError("missing FILE")
+  return file
+}

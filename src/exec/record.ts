@@ -1,0 +1,76 @@
+// runs/<run-id>/run.json: what one `pipe run` did, node by node. `pipe explain` reads these as
+// history, and the HTML report (src/report/, when present) renders them.
+import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
+import { pathToFileURL } from "node:url"
+import { writeFileAtomic } from "../store/atomic.ts"
+import type { NodeStatus } from "./progress.ts"
+
+export interface NodeRecord {
+  readonly id: string
+  readonly kind: string
+  readonly key: string | null
+  readonly status: NodeStatus
+  readonly seconds: number
+  readonly outputs: Readonly<Record<string, string>>
+  /** Files copied into the run dir, relative to it (e.g. "grid/grid.png"). */
+  readonly files: readonly string[]
+  readonly error?: string
+}
+
+export interface RunRecord {
+  readonly format: 1
+  readonly id: string
+  readonly pipeline: string // relative to the project root
+  readonly name: string
+  readonly profile: string | null
+  readonly sets: readonly string[]
+  readonly backend: string | null
+  readonly notes: readonly string[]
+  readonly started: string
+  readonly seconds: number
+  readonly status: "ok" | "failed" | "interrupted"
+  readonly nodes: readonly NodeRecord[]
+}
+
+/** Sortable, unique enough for one machine: 2025-11-25T18-51-02-123Z-<pid>. */
+export const newRunId = (date: Date, pid: number): string => `${date.toISOString().replace(/[:.]/g, "-")}-${pid}`
+
+export const writeRunRecord = (runsDir: string, r: RunRecord): string => {
+  const dir = join(runsDir, r.id)
+  mkdirSync(dir, { recursive: true })
+  writeFileAtomic(join(dir, "run.json"), `${JSON.stringify(r, null, 2)}\n`)
+  return dir
+}
+
+/** All run records, newest first (unreadable ones skipped). */
+export const readRunRecords = (runsDir: string): RunRecord[] => {
+  if (!existsSync(runsDir)) return []
+  return readdirSync(runsDir)
+    .sort()
+    .reverse()
+    .flatMap((d) => {
+      try {
+        return [JSON.parse(readFileSync(join(runsDir, d, "run.json"), "utf8")) as RunRecord]
+      } catch {
+        return []
+      }
+    })
+}
+
+/**
+ * Hook for the HTML report: if src/report/index.ts exists and exports
+ * `onRunFinished(runDir: string, record: RunRecord): Promise<void> | void`, it is called after every
+ * run. Returns a message on failure (a broken report must not fail the run).
+ */
+export const onRunFinished = async (runDir: string, record: RunRecord): Promise<string | undefined> => {
+  const file = new URL("../report/index.ts", import.meta.url)
+  if (!existsSync(file)) return undefined
+  try {
+    const mod = (await import(pathToFileURL(file.pathname).href)) as { onRunFinished?: (d: string, r: RunRecord) => unknown }
+    if (typeof mod.onRunFinished === "function") await mod.onRunFinished(runDir, record)
+    return undefined
+  } catch (e) {
+    return `report failed: ${e instanceof Error ? e.message : String(e)}`
+  }
+}

@@ -1,0 +1,363 @@
+// Loads a pipeline file with its includes, applies a profile and --set overrides, validates
+// everything (schema, params, references, port types, cycles, paths) and returns the resolved DAG.
+// Every problem is collected as a located Diagnostic and all of them are reported together, before
+// any node runs.
+import { existsSync } from "node:fs"
+import { dirname, isAbsolute, relative, resolve } from "node:path"
+import { parse as parseYaml } from "yaml"
+import type { ValidateFunction } from "ajv"
+import { type Diagnostic, InvalidPipeline, type SourcePos } from "../errors.ts"
+import type { Json } from "../key/canonical.ts"
+import type { NodeEntry, Registry } from "../registry/registry.ts"
+import { pathParams } from "../key/key.ts"
+import { compile, diagnosticsOf, didYouMean, makeAjv } from "./ajv-errors.ts"
+import { type Deps, findCycles, topoSort } from "./graph.ts"
+import { paramsSchema, pipelineSchema } from "./schema.ts"
+import { parseSource, type SourceFile } from "./source.ts"
+
+export interface InputRef {
+  readonly node: string
+  readonly port: string
+}
+
+export interface PipelineNode {
+  readonly id: string
+  readonly kind: string
+  readonly entry: NodeEntry
+  /** Params after includes, profile, --set and schema defaults. */
+  readonly params: { readonly [k: string]: Json }
+  readonly inputs: Readonly<Record<string, InputRef>>
+  /** Path param -> absolute path inside the project. */
+  readonly paths: Readonly<Record<string, string>>
+  /** Where the node is declared (its id key). */
+  readonly pos: SourcePos
+}
+
+export interface Pipeline {
+  readonly name: string
+  readonly description: string
+  readonly file: string // absolute
+  readonly display: string
+  readonly root: string
+  readonly files: readonly string[] // this file and every include, absolute
+  readonly profile: string | null
+  readonly profiles: readonly string[]
+  readonly sets: readonly string[]
+  readonly nodes: ReadonlyMap<string, PipelineNode>
+  readonly order: readonly string[] // topological
+  readonly deps: Deps
+}
+
+export interface LoadOptions {
+  readonly root: string
+  readonly registry: Registry
+  readonly cwd?: string
+  readonly profile?: string
+  readonly sets?: readonly string[]
+}
+
+type Obj = Record<string, unknown>
+const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v)
+
+interface Decl {
+  readonly id: string
+  readonly kind: string
+  readonly params: Obj
+  readonly inputs: Obj
+  readonly file: SourceFile
+}
+
+interface Origin {
+  readonly pos: SourcePos
+}
+
+/** True when `target` is `root` or below it. */
+export const insideRoot = (root: string, target: string): boolean => {
+  const rel = relative(root, target)
+  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))
+}
+
+const setPos = (arg: string): SourcePos => ({ file: `--set ${arg}`, line: 0, column: 0 })
+
+/** Parses `node.param[.sub...]=yamlValue`. */
+export const parseSet = (arg: string): { node: string; path: string[]; value: unknown } | string => {
+  const eq = arg.indexOf("=")
+  if (eq <= 0) return `expected NODE.PARAM=VALUE`
+  const [node, ...path] = arg.slice(0, eq).split(".")
+  if (node === undefined || node === "" || path.length === 0 || path.some((p) => p === ""))
+    return `expected NODE.PARAM=VALUE`
+  try {
+    return { node, path, value: parseYaml(arg.slice(eq + 1)) as unknown }
+  } catch (e) {
+    return `value is not valid YAML: ${e instanceof Error ? e.message : String(e)}`
+  }
+}
+
+const setIn = (obj: Obj, path: readonly string[], value: unknown): void => {
+  const [head, ...rest] = path
+  if (head === undefined) return
+  if (rest.length === 0) {
+    obj[head] = value
+    return
+  }
+  const child = isObj(obj[head]) ? { ...(obj[head] as Obj) } : {}
+  obj[head] = child
+  setIn(child, rest, value)
+}
+
+const deepClone = <T>(v: T): T => structuredClone(v)
+
+export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
+  const cwd = opts.cwd ?? process.cwd()
+  const root = resolve(opts.root)
+  const diags: Diagnostic[] = []
+  const metas = [...opts.registry.entries.values()].map((e) => e.meta)
+  const ajv = makeAjv()
+  const fileValidator = compile(ajv, pipelineSchema(metas))
+  const paramValidators = new Map<string, ValidateFunction>()
+  const paramValidator = (kind: string): ValidateFunction => {
+    const hit = paramValidators.get(kind)
+    if (hit !== undefined) return hit
+    const entry = opts.registry.entries.get(kind) as NodeEntry
+    const v = compile(ajv, paramsSchema(entry.meta))
+    paramValidators.set(kind, v)
+    return v
+  }
+
+  // 1. Files: this one and its includes (depth first, includes before includers, each once).
+  const files: SourceFile[] = []
+  const loaded = new Set<string>()
+  const visit = (abs: string, chain: readonly string[], from: SourcePos | undefined): void => {
+    if (chain.includes(abs)) {
+      diags.push({ pos: from as SourcePos, message: `include cycle: ${[...chain, abs].map((f) => relative(root, f)).join(" -> ")}` })
+      return
+    }
+    if (loaded.has(abs)) return
+    loaded.add(abs)
+    if (!existsSync(abs)) {
+      diags.push({ pos: from ?? { file: abs, line: 0, column: 0 }, message: `file not found: ${abs}` })
+      return
+    }
+    const { file: src, errors } = parseSource(abs, cwd)
+    for (const e of errors)
+      diags.push(/must be unique/.test(e.message) ? { pos: e.pos, message: `duplicate key (node ids and params must be unique): ${e.message}` } : e)
+    if (errors.length > 0) return
+    const data: unknown = src.data
+    const valid: boolean = fileValidator(data)
+    if (!valid) {
+      diags.push(
+        ...diagnosticsOf(fileValidator.errors ?? [], {
+          base: [],
+          pos: src.pos,
+          data,
+          known: (p) => {
+            if (p[0] !== "nodes" || p.length !== 3) return undefined
+            const node = isObj(data) && isObj(data.nodes) ? data.nodes[p[1] as string] : undefined
+            const kind = isObj(node) ? node.kind : undefined
+            const meta = typeof kind === "string" ? opts.registry.entries.get(kind)?.meta : undefined
+            if (meta === undefined) return undefined
+            if (p[2] === "params") return { what: `param of kind "${kind}"`, names: Object.keys(meta.params.properties ?? {}) }
+            if (p[2] === "inputs") return { what: `input port of kind "${kind}"`, names: Object.keys(meta.inputs) }
+            return undefined
+          },
+        }),
+      )
+      return
+    }
+    const includes = isObj(data) && Array.isArray(data.include) ? (data.include as string[]) : []
+    includes.forEach((inc, i) => {
+      const at = src.pos(["include", i])
+      const target = resolve(dirname(abs), inc)
+      if (isAbsolute(inc) || !insideRoot(root, target)) {
+        diags.push({ pos: at, message: `include "${inc}" escapes the project (${root})` })
+        return
+      }
+      visit(target, [...chain, abs], at)
+    })
+    files.push(src)
+  }
+  const mainAbs = resolve(cwd, file)
+  visit(mainAbs, [], undefined)
+  if (diags.length > 0) throw new InvalidPipeline({ diagnostics: diags })
+  const main = files[files.length - 1] as SourceFile
+  const mainData = main.data as Obj
+
+  // 2. Nodes, merged across files; ids must be unique across the whole include closure.
+  const decls = new Map<string, Decl>()
+  for (const f of files) {
+    const nodes = isObj((f.data as Obj).nodes) ? ((f.data as Obj).nodes as Obj) : {}
+    for (const [id, raw] of Object.entries(nodes)) {
+      const n = raw as Obj
+      const prev = decls.get(id)
+      if (prev !== undefined && prev.file.path !== f.path) {
+        const p = prev.file.pos(["nodes", id], "key")
+        diags.push({ pos: f.pos(["nodes", id], "key"), message: `duplicate node id "${id}" (also declared at ${p.file}:${p.line}:${p.column})` })
+        continue
+      }
+      decls.set(id, {
+        id,
+        kind: n.kind as string,
+        params: isObj(n.params) ? n.params : {},
+        inputs: isObj(n.inputs) ? n.inputs : {},
+        file: f,
+      })
+    }
+  }
+
+  // 3. Profiles (merged; the including file wins) and --set, each value remembering its origin.
+  const profileNames = [...new Set(files.flatMap((f) => Object.keys(isObj((f.data as Obj).profiles) ? ((f.data as Obj).profiles as Obj) : {})))].sort()
+  const params = new Map<string, Obj>([...decls].map(([id, d]) => [id, deepClone(d.params)]))
+  const origins = new Map<string, Map<string, Origin>>()
+  const origin = (id: string, param: string): SourcePos | undefined => origins.get(id)?.get(param)?.pos
+  const setOrigin = (id: string, param: string, pos: SourcePos): void => {
+    const m = origins.get(id) ?? new Map<string, Origin>()
+    m.set(param, { pos })
+    origins.set(id, m)
+  }
+  for (const d of decls.values())
+    for (const k of Object.keys(d.params)) setOrigin(d.id, k, d.file.pos(["nodes", d.id, "params", k]))
+  if (opts.profile !== undefined) {
+    if (!profileNames.includes(opts.profile))
+      diags.push({ pos: main.pos([]), message: `unknown profile "${opts.profile}"${didYouMean(opts.profile, profileNames)} (profiles: ${profileNames.join(", ") || "none"})` })
+    for (const f of files) {
+      const profs = (f.data as Obj).profiles
+      const prof = isObj(profs) ? profs[opts.profile] : undefined
+      if (!isObj(prof)) continue
+      for (const [id, over] of Object.entries(prof)) {
+        const target = params.get(id)
+        if (target === undefined) {
+          diags.push({ pos: f.pos(["profiles", opts.profile, id], "key"), message: `profile "${opts.profile}" sets params of unknown node "${id}"${didYouMean(id, [...decls.keys()])}` })
+          continue
+        }
+        for (const [k, v] of Object.entries(over as Obj)) {
+          target[k] = deepClone(v)
+          setOrigin(id, k, f.pos(["profiles", opts.profile, id, k]))
+        }
+      }
+    }
+  }
+  for (const arg of opts.sets ?? []) {
+    const s = parseSet(arg)
+    if (typeof s === "string") {
+      diags.push({ pos: setPos(arg), message: s })
+      continue
+    }
+    const target = params.get(s.node)
+    if (target === undefined) {
+      diags.push({ pos: setPos(arg), message: `unknown node "${s.node}"${didYouMean(s.node, [...decls.keys()])}` })
+      continue
+    }
+    setIn(target, s.path, s.value)
+    setOrigin(s.node, s.path[0] as string, setPos(arg))
+  }
+
+  // 4. Params against each kind's schema (defaults filled in here, once).
+  for (const d of decls.values()) {
+    const p = params.get(d.id) as Obj
+    const v = paramValidator(d.kind)
+    if (v(p)) continue
+    const meta = opts.registry.entries.get(d.kind)?.meta
+    for (const e of v.errors ?? []) {
+      const top = e.instancePath.split("/")[1] ?? (e.keyword === "additionalProperties" ? String((e.params as { additionalProperty: string }).additionalProperty) : undefined)
+      const at = (top !== undefined ? origin(d.id, top) : undefined) ?? d.file.pos(["nodes", d.id, "params"])
+      const [diag] = diagnosticsOf([e], {
+        base: ["nodes", d.id, "params"],
+        pos: () => at,
+        data: p,
+        known: () => ({ what: `param of kind "${d.kind}"`, names: Object.keys(meta?.params.properties ?? {}) }),
+      })
+      if (diag !== undefined) diags.push(diag)
+    }
+  }
+
+  // 5. References and port types.
+  const inputs = new Map<string, Record<string, InputRef>>()
+  for (const d of decls.values()) {
+    const meta = (opts.registry.entries.get(d.kind) as NodeEntry).meta
+    const refs: Record<string, InputRef> = {}
+    for (const [port, raw] of Object.entries(d.inputs)) {
+      const at = d.file.pos(["nodes", d.id, "inputs", port])
+      const [node, out] = String(raw).split(".") as [string, string]
+      const up = decls.get(node)
+      if (up === undefined) {
+        diags.push({ pos: at, message: `input "${port}" of "${d.id}" refers to unknown node "${node}"${didYouMean(node, [...decls.keys()])}` })
+        continue
+      }
+      const upMeta = (opts.registry.entries.get(up.kind) as NodeEntry).meta
+      const produced = upMeta.outputs[out]
+      if (produced === undefined) {
+        const outs = Object.keys(upMeta.outputs)
+        diags.push({ pos: at, message: `node "${node}" (${up.kind}) has no output "${out}"${didYouMean(out, outs)} (outputs: ${outs.join(", ") || "none"})` })
+        continue
+      }
+      const wanted = meta.inputs[port]
+      if (wanted !== undefined && wanted.type !== produced.type) {
+        diags.push({ pos: at, message: `port type mismatch: ${node}.${out} is "${produced.type}" but input "${port}" of "${d.id}" (${d.kind}) takes "${wanted.type}"` })
+        continue
+      }
+      refs[port] = { node, port: out }
+    }
+    inputs.set(d.id, refs)
+  }
+  const deps: Map<string, string[]> = new Map([...decls.keys()].map((id) => [id, [...new Set(Object.values(inputs.get(id) ?? {}).map((r) => r.node))]]))
+  for (const cyc of findCycles(deps)) {
+    const first = decls.get(cyc[1] as string) as Decl
+    const port = Object.entries(inputs.get(first.id) ?? {}).find(([, r]) => r.node === cyc[0])?.[0]
+    diags.push({
+      pos: first.file.pos(port === undefined ? ["nodes", first.id] : ["nodes", first.id, "inputs", port]),
+      message: `cycle: ${cyc.join(" -> ")}`,
+    })
+  }
+
+  // 6. Path params stay inside the project and exist.
+  const paths = new Map<string, Record<string, string>>()
+  for (const d of decls.values()) {
+    const meta = (opts.registry.entries.get(d.kind) as NodeEntry).meta
+    const p = params.get(d.id) as Obj
+    const resolved: Record<string, string> = {}
+    for (const name of pathParams(meta.params)) {
+      const v = p[name]
+      if (typeof v !== "string") continue
+      const at = origin(d.id, name) ?? d.file.pos(["nodes", d.id])
+      const abs = resolve(root, v)
+      if (isAbsolute(v) || !insideRoot(root, abs)) diags.push({ pos: at, message: `path param "${name}" = "${v}" escapes the project; use a path relative to ${root}` })
+      else if (!existsSync(abs)) diags.push({ pos: at, message: `path param "${name}": "${v}" does not exist (relative to the project root ${root})` })
+      else resolved[name] = abs
+    }
+    paths.set(d.id, resolved)
+  }
+
+  if (diags.length > 0) throw new InvalidPipeline({ diagnostics: diags })
+  const order = topoSort(deps) as string[]
+  const nodes = new Map<string, PipelineNode>(
+    order.map((id) => {
+      const d = decls.get(id) as Decl
+      return [
+        id,
+        {
+          id,
+          kind: d.kind,
+          entry: opts.registry.entries.get(d.kind) as NodeEntry,
+          params: params.get(id) as { [k: string]: Json },
+          inputs: inputs.get(id) ?? {},
+          paths: paths.get(id) ?? {},
+          pos: d.file.pos(["nodes", id], "key"),
+        },
+      ]
+    }),
+  )
+  return {
+    name: String(mainData.name),
+    description: typeof mainData.description === "string" ? mainData.description : "",
+    file: mainAbs,
+    display: main.display,
+    root,
+    files: files.map((f) => f.path),
+    profile: opts.profile ?? null,
+    profiles: profileNames,
+    sets: [...(opts.sets ?? [])],
+    nodes,
+    order,
+    deps,
+  }
+}
