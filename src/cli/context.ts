@@ -49,10 +49,23 @@ export interface Project {
   readonly paths: PathDigester
 }
 
-export const openProject = async (dirs: Dirs): Promise<Project> => ({
+/**
+ * PIPE_TEST_CRASH=object|manifest kills this process with SIGKILL right before the first rename of
+ * an object (`.arrow`) or a manifest (`.json`): the crash tests use it to stop a write half way.
+ */
+const crashHook = (env: NodeJS.ProcessEnv): ((target: string) => void) | undefined => {
+  const at = env.PIPE_TEST_CRASH
+  if (at !== "object" && at !== "manifest") return undefined
+  const suffix = at === "object" ? ".arrow" : ".json"
+  return (target) => {
+    if (target.endsWith(suffix) && !target.includes("/registry/")) process.kill(process.pid, "SIGKILL")
+  }
+}
+
+export const openProject = async (dirs: Dirs, env: NodeJS.ProcessEnv = {}): Promise<Project> => ({
   dirs,
   registry: await loadRegistry({ root: dirs.root, nodesDir: dirs.nodes, cacheDir: dirs.cache }),
-  store: openStore(dirs.cache),
+  store: openStore(dirs.cache, { beforeRename: crashHook(env) }),
   paths: makePathDigester(dirs.cache),
 })
 

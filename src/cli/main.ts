@@ -3,15 +3,13 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { formatDiagnostic, InvalidPipeline, NodeFailed, RegistryError, SelectionError, StoreError, CorruptObject } from "../errors.ts"
-import { generateSchemaText } from "../pipeline/schema-file.ts"
 import { COMMANDS, commandHelp, flag, mainHelp, parseCommand, str, UsageError, type Values } from "./args.ts"
-import { gcCommand, lsCommand } from "./cache-cmds.ts"
-import { resolveDirs } from "./context.ts"
-import { exportCommand } from "./export.ts"
-import { dagCommand, explainCommand, validateCommand } from "./inspect.ts"
-import { dirFlags, type Io, planCommand, runCommand } from "./run.ts"
+import type { Io } from "./run.ts"
 
 const schemaCommand = async (v: Values, _: string[], io: Io): Promise<number> => {
+  const { resolveDirs } = await import("./context.ts")
+  const { dirFlags } = await import("./run.ts")
+  const { generateSchemaText } = await import("../pipeline/schema-file.ts")
   const dirs = resolveDirs(dirFlags(v), undefined, io.env, io.cwd)
   const out = resolve(io.cwd, str(v, "out") ?? join(dirs.root, "schema", "pipeline.schema.json"))
   const { text, kinds } = await generateSchemaText(dirs.root, dirs.nodes)
@@ -27,16 +25,17 @@ const schemaCommand = async (v: Values, _: string[], io: Io): Promise<number> =>
 }
 
 type Handler = (v: Values, positionals: string[], io: Io) => Promise<number>
-const HANDLERS: Readonly<Record<string, Handler>> = {
-  run: runCommand,
-  plan: planCommand,
-  explain: explainCommand,
-  validate: validateCommand,
-  dag: dagCommand,
-  ls: lsCommand,
-  gc: gcCommand,
-  export: exportCommand,
-  schema: schemaCommand,
+// Command modules are imported on demand: `pipe run` must not pay for pngjs, gc or export code.
+const HANDLERS: Readonly<Record<string, () => Promise<Handler>>> = {
+  run: async () => (await import("./run.ts")).runCommand,
+  plan: async () => (await import("./run.ts")).planCommand,
+  explain: async () => (await import("./inspect.ts")).explainCommand,
+  validate: async () => (await import("./inspect.ts")).validateCommand,
+  dag: async () => (await import("./inspect.ts")).dagCommand,
+  ls: async () => (await import("./cache-cmds.ts")).lsCommand,
+  gc: async () => (await import("./cache-cmds.ts")).gcCommand,
+  export: async () => (await import("./export.ts")).exportCommand,
+  schema: async () => schemaCommand,
 }
 
 export const main = async (argv: readonly string[], io: Io): Promise<number> => {
@@ -54,7 +53,7 @@ export const main = async (argv: readonly string[], io: Io): Promise<number> => 
       io.out(`${commandHelp(name, command)}\n`)
       return 0
     }
-    return await handler(values, positionals, io)
+    return await (await handler())(values, positionals, io)
   } catch (e) {
     if (e instanceof UsageError) {
       io.err(`error: ${e.message}\n(see pipe ${command !== undefined ? `${name} ` : ""}--help)\n`)

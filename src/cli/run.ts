@@ -31,7 +31,7 @@ const selectorsOf = (v: Values): Selectors => ({
 })
 
 export const setup = async (v: Values, file: string | undefined, io: Io): Promise<Project> =>
-  openProject(resolveDirs(dirFlags(v), file, io.env, io.cwd))
+  openProject(resolveDirs(dirFlags(v), file, io.env, io.cwd), io.env)
 
 export const planCommand = async (v: Values, [file]: string[], io: Io): Promise<number> => {
   const project = await setup(v, file, io)

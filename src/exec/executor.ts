@@ -82,7 +82,8 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
     const recoveries = new Map<string, Promise<Digests>>()
     const state = { failed: false, runtime: null as RuntimeInfo | null, runtimePromise: null as Promise<RuntimeInfo | null> | null }
     const stopping = (): boolean => state.failed || o.interrupted()
-    const arrow = yield* Effect.promise(() => import("apache-arrow"))
+    // apache-arrow is only needed to decode inputs and encode outputs: a fully cached run skips it.
+    const arrowModule = (): Promise<typeof import("apache-arrow")> => import("apache-arrow")
 
     const prepare = (): Promise<RuntimeInfo | null> => {
       state.runtimePromise ??= o.prepareRuntime().then((r) => {
@@ -97,6 +98,7 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
 
     /** Decoded input values, recovering corrupt or missing upstream objects by recomputing them. */
     const loadInputs = async (node: PipelineNode, def: AnyNode): Promise<Record<string, unknown>> => {
+      const arrow = await arrowModule()
       const values: Record<string, unknown> = {}
       for (const [port, ref] of Object.entries(node.inputs)) {
         const spec = def.inputs[port]
@@ -159,6 +161,7 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
       const { exit, seconds } = await Effect.runPromise(guarded)
       if (Exit.isFailure(exit)) throw new Error(o.interrupted() ? `interrupted (${causeMessage(exit.cause)})` : causeMessage(exit.cause))
       const values = exit.value as Record<string, unknown>
+      const arrow = await arrowModule()
       const outputs: Record<string, OutputRecord> = {}
       for (const [port, type] of Object.entries(def.outputs) as [string, ArtifactType<unknown>][]) {
         const value = values[port]

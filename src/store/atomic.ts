@@ -23,7 +23,8 @@ const fsyncDir = (dir: string): void => {
   }
 }
 
-export const writeFileAtomic = (target: string, data: string | Uint8Array): void => {
+/** `beforeRename` is a fault-injection point for crash tests (the temp file is complete and synced). */
+export const writeFileAtomic = (target: string, data: string | Uint8Array, beforeRename?: (target: string) => void): void => {
   const tmp = tmpName(target)
   const fd = openSync(tmp, "wx")
   try {
@@ -37,6 +38,7 @@ export const writeFileAtomic = (target: string, data: string | Uint8Array): void
     throw e
   }
   closeSync(fd)
+  beforeRename?.(target)
   renameSync(tmp, target)
   fsyncDir(dirname(target))
 }

@@ -76,7 +76,12 @@ const verified = (bytes: Uint8Array, digest: string, path: string): Uint8Array =
   throw new CorruptObject({ digest, reason: `${path} does not hash to its name (deleted; it will be recomputed)` })
 }
 
-export const openStore = (dir: string): Store => {
+export interface StoreOptions {
+  /** Fault injection for crash tests: called after a temp file is written, before its rename. */
+  readonly beforeRename?: (target: string) => void
+}
+
+export const openStore = (dir: string, opts: StoreOptions = {}): Store => {
   const objectPath = (d: string): string => join(dir, "objects", shard(d), `${d}.arrow`)
   const blobPath = (d: string): string => join(dir, "files", shard(d), d)
   const manifestPath = (k: string): string => join(dir, "keys", `${k}.json`)
@@ -88,7 +93,7 @@ export const openStore = (dir: string): Store => {
     try {
       if (existsSync(target) && statSync(target).size === bytes.byteLength) return d
       mkdirSync(join(target, ".."), { recursive: true })
-      writeFileAtomic(target, bytes)
+      writeFileAtomic(target, bytes, opts.beforeRename)
       return d
     } catch (e) {
       throw storeError(`writing ${target}`, e)
@@ -135,7 +140,7 @@ export const openStore = (dir: string): Store => {
     writeManifest: (m) => {
       try {
         mkdirSync(join(dir, "keys"), { recursive: true })
-        writeFileAtomic(manifestPath(m.key), canonicalJson(m))
+        writeFileAtomic(manifestPath(m.key), canonicalJson(m), opts.beforeRename)
       } catch (e) {
         throw storeError(`writing manifest ${m.key}`, e)
       }
