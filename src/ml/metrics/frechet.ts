@@ -54,7 +54,7 @@ export const frechetDistance = (a: GaussianStats, b: GaussianStats): number => {
   for (let i = 0; i < n; i++) // symmetrise away the rounding of the two products
     for (let j = 0; j < i; j++) m[i * n + j] = m[j * n + i] = (m[i * n + j]! + m[j * n + i]!) / 2
   let cross = 0
-  for (const lambda of symmetricEigen(m, n).values) cross += Math.sqrt(Math.max(lambda, 0))
+  for (const lambda of symmetricEigen(m, n, "skip").values) cross += Math.sqrt(Math.max(lambda, 0))
   return Math.max(0, meanTerm + traces - 2 * cross)
 }
 

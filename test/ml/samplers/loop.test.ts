@@ -51,3 +51,16 @@ t.test("stochastic DDIM: same seed, same samples; deterministic DDIM ignores the
   t.same(run(0, 5), run(0, 6))
   t.end()
 })
+
+const PIN_DDIM = 6.827081203460693 // recorded from this implementation (tfjs cpu, float32): a change flags a behaviour change
+const PIN_RF = 10.781630516052246
+t.test("full-loop regression pins (as diffusers' scheduler tests): sums of x_0 for a fixed fake model and seed", (t) => {
+  const xT = normalTensor(new Rng(8), [2, 6, 6, 1])
+  const model = (x: tf.Tensor, mt: number) => x.mul(0.5 + mt / 4000).tanh()
+  const sum = (y: tf.Tensor) => { const s = y.sum().dataSync()[0]!; y.dispose(); return s }
+  const ddimSum = sum(sampleLoop(ddim, { config: { eta: 0.5, spacing: "trailing", predictedX0: "clipped" }, schedule, T: 1000, steps: 10, model, xStart: xT, rng: new Rng(9) }))
+  const rfSum = sum(sampleLoop(rfEuler, { config: rfDefaults, schedule: undefined, T: 1000, steps: 5, model, xStart: xT, rng: new Rng(9) }))
+  t.ok(Math.abs(ddimSum - PIN_DDIM) < 1e-3, `ddim ${ddimSum}`)
+  t.ok(Math.abs(rfSum - PIN_RF) < 1e-3, `rf ${rfSum}`)
+  t.end()
+})
