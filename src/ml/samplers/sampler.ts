@@ -26,7 +26,7 @@ export interface StepInput {
  */
 export interface Sampler<C, S> {
   readonly name: string
-  /** The plan for `steps` model evaluations points (steps in 1..T), T = training timesteps. Never stored. */
+  /** The plan: the `steps` times (1..T) where the model is evaluated, T = training timesteps. Never stored. */
   readonly timesteps: (config: C, T: number, steps: number) => number[]
   /** tPrev of the last step. */
   readonly end: number
