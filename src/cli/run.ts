@@ -125,6 +125,10 @@ export const runCommand = async (v: Values, [file]: string[], io: Io): Promise<n
     seconds: (performance.now() - t0) / 1000,
     status: result.status,
     nodes: result.nodes,
+    cache: project.dirs.cache,
+    edges: result.nodes.flatMap((n) =>
+      Object.entries(p.nodes.get(n.id)?.inputs ?? {}).map(([input, ref]) => ({ from: ref.node, output: ref.port, to: n.id, input })),
+    ),
   }
   writeRunRecord(project.dirs.runs, record)
   const reportProblem = await onRunFinished(runDir, record)

@@ -18,6 +18,14 @@ export interface NodeRecord {
   readonly error?: string
 }
 
+/** One DAG edge: output `output` of node `from` feeds input `input` of node `to`. */
+export interface RunEdge {
+  readonly from: string
+  readonly output: string
+  readonly to: string
+  readonly input: string
+}
+
 export interface RunRecord {
   readonly format: 1
   readonly id: string
@@ -31,6 +39,10 @@ export interface RunRecord {
   readonly seconds: number
   readonly status: "ok" | "failed" | "interrupted"
   readonly nodes: readonly NodeRecord[]
+  /** Absolute artifact store the run used (the report reads manifests and metrics from it). Optional: older records lack it. */
+  readonly cache?: string
+  /** Edges between the recorded nodes (the report draws the DAG from them). Optional: older records lack it. */
+  readonly edges?: readonly RunEdge[]
 }
 
 /** Sortable, unique enough for one machine: 2025-11-25T18-51-02-123Z-<pid>. */
