@@ -3,14 +3,15 @@
 // row-major. We read the ubyte (0x08) files: images [N, H, W] (idx3) and labels [N] (idx1), raw or
 // gzip-compressed (detected by the gzip magic 0x1f 0x8b, not by the file name).
 import { gunzipSync, gzipSync } from "node:zlib"
-import { Effect, Schema } from "effect"
+import { Effect } from "effect"
+import * as Data from "effect/Data"
 
 /** A malformed IDX file: names the file and what was expected versus found, so the fix is obvious. */
-export class IdxError extends Schema.TaggedError<IdxError>()("IdxError", {
-  file: Schema.String,
-  expected: Schema.String,
-  found: Schema.String,
-}) {
+export class IdxError extends Data.TaggedError("IdxError")<{
+  readonly file: string
+  readonly expected: string
+  readonly found: string
+}> {
   override get message(): string {
     return `${this.file}: expected ${this.expected}, found ${this.found}`
   }
