@@ -1,0 +1,293 @@
+// SGEMM and GEMM-based convolutions for pipe-native.
+//
+// One register-blocked micro-kernel computes an MR x NR tile of C (MR = 12 rows, NR = 32 columns =
+// two 16-float vectors; 24 zmm accumulators) from
+//   - A given either as MR row pointers (row-major rows, e.g. im2col rows built on the fly) or
+//     "k-major" (A(r, k) = a[k * lda + r], e.g. transposed operands, im2col columns), and
+//   - B read directly as rows b[k * ldb + j] with masked loads for the right edge (no packing
+//     needed unless B is transposed).
+// Convolutions never materialise the full im2col matrix: they build it block by block (a few
+// hundred pixels at a time) into a per-thread buffer that stays in L2.
+// Reference for the blocking scheme: Goto & van de Geijn, "Anatomy of high-performance matrix
+// multiplication", ACM TOMS 34(3), 2008.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels.h"
+
+namespace pipe {
+
+namespace {
+
+constexpr int MR = 12;
+constexpr int NR = 32;
+constexpr int KC = 256;
+
+inline __mmask16 mask_for(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
+
+// C tile [mr x nr] (+)= A[mr x kc] * B[kc x nr]. A_KMAJOR selects the A addressing mode.
+template <bool A_KMAJOR>
+inline void micro_kernel(int kc, const float* const* arows, const float* a, int64_t lda, const float* b, int64_t ldb,
+                         float* c, int64_t ldc, int mr, int nr, bool accumulate) {
+  __m512 acc[MR][2];
+  for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  const __mmask16 m0 = mask_for(nr), m1 = mask_for(nr - 16 > 0 ? nr - 16 : 0);
+  if (nr == NR) {
+    for (int k = 0; k < kc; k++) {
+      const __m512 b0 = _mm512_loadu_ps(b + k * ldb), b1 = _mm512_loadu_ps(b + k * ldb + 16);
+#pragma GCC unroll 12
+      for (int r = 0; r < MR; r++) {
+        const __m512 av = _mm512_set1_ps(A_KMAJOR ? a[k * lda + r] : arows[r][k]);
+        acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+      }
+    }
+  } else {
+    for (int k = 0; k < kc; k++) {
+      const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + k * ldb), b1 = _mm512_maskz_loadu_ps(m1, b + k * ldb + 16);
+#pragma GCC unroll 12
+      for (int r = 0; r < MR; r++) {
+        const __m512 av = _mm512_set1_ps(A_KMAJOR ? a[k * lda + r] : arows[r][k]);
+        acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+      }
+    }
+  }
+  for (int r = 0; r < mr; r++) {
+    float* cr = c + r * ldc;
+    if (accumulate) {
+      acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, cr));
+      acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, cr + 16));
+    }
+    _mm512_mask_storeu_ps(cr, m0, acc[r][0]);
+    _mm512_mask_storeu_ps(cr + 16, m1, acc[r][1]);
+  }
+}
+
+// Rows [m0, m1) of C[m x n] += Arows * B, A given as row pointers (length k each); B rows of ldb.
+// Rows beyond the valid ones point at a zero row so the kernel never reads out of bounds.
+void gemm_rows(const float* const* arows, int mrows, int n, int k, const float* b, int64_t ldb, float* c, int64_t ldc,
+               bool accumulate, const float* zero_row) {
+  const float* rows[MR];
+  for (int k0 = 0; k0 < k; k0 += KC) {
+    const int kc = std::min(KC, k - k0);
+    const bool acc = accumulate || k0 > 0;
+    for (int j0 = 0; j0 < n; j0 += NR) {
+      const int nr = std::min(NR, n - j0);
+      for (int i0 = 0; i0 < mrows; i0 += MR) {
+        const int mr = std::min(MR, mrows - i0);
+        for (int r = 0; r < MR; r++) rows[r] = (r < mr ? arows[i0 + r] : zero_row) + k0;
+        micro_kernel<false>(kc, rows, nullptr, 0, b + k0 * ldb + j0, ldb, c + (int64_t)i0 * ldc + j0, ldc, mr, nr, acc);
+      }
+    }
+  }
+}
+
+// C[m x n] (+)= A * B with A k-major (A(r, kk) = a[kk * lda + r]); a must be readable for MR rows
+// past m (callers pad their buffers).
+void gemm_kmajor(const float* a, int64_t lda, int m, int n, int k, const float* b, int64_t ldb, float* c, int64_t ldc,
+                 bool accumulate) {
+  for (int k0 = 0; k0 < k; k0 += KC) {
+    const int kc = std::min(KC, k - k0);
+    const bool acc = accumulate || k0 > 0;
+    for (int j0 = 0; j0 < n; j0 += NR) {
+      const int nr = std::min(NR, n - j0);
+      for (int i0 = 0; i0 < m; i0 += MR) {
+        const int mr = std::min(MR, m - i0);
+        micro_kernel<true>(kc, nullptr, a + k0 * lda + i0, lda, b + k0 * ldb + j0, ldb, c + (int64_t)i0 * ldc + j0, ldc,
+                           mr, nr, acc);
+      }
+    }
+  }
+}
+
+int g_threads = 2;
+
+inline int threads_for(double flops) { return flops < 4e6 ? 1 : g_threads; }
+
+// Builds im2col rows for output pixels [p0, p0 + np) into buf (row length kk = kh*kw*cin), for an
+// input that is conceptually dilated by `dil` (backprop-input uses dil = forward stride).
+void im2col_rows(const float* x, float* buf, const ConvShape& s, int dh, int dwl, int64_t p0, int np) {
+  const int kk = s.kh * s.kw * s.cin;
+  const int ihd = (s.ih - 1) * dh + 1, iwd = (s.iw - 1) * dwl + 1;
+  for (int q = 0; q < np; q++) {
+    const int64_t p = p0 + q;
+    const int ow = (int)(p % s.ow);
+    const int oh = (int)((p / s.ow) % s.oh);
+    const int bi = (int)(p / ((int64_t)s.ow * s.oh));
+    float* row = buf + (int64_t)q * kk;
+    for (int fh = 0; fh < s.kh; fh++) {
+      const int yd = oh * s.sh - s.pt + fh;
+      const bool yok = yd >= 0 && yd < ihd && yd % dh == 0;
+      for (int fw = 0; fw < s.kw; fw++) {
+        float* dst = row + (fh * s.kw + fw) * s.cin;
+        const int xd = ow * s.sw - s.pl + fw;
+        if (yok && xd >= 0 && xd < iwd && xd % dwl == 0) {
+          std::memcpy(dst, x + (((int64_t)bi * s.ih + yd / dh) * s.iw + xd / dwl) * s.cin, sizeof(float) * s.cin);
+        } else {
+          std::memset(dst, 0, sizeof(float) * s.cin);
+        }
+      }
+    }
+  }
+}
+
+// Core implicit-GEMM convolution: y[P, cout] = im2col(x)[P, kk] * w[kk, cout], P = batch*oh*ow.
+void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int dh, int dwl) {
+  const int64_t P = (int64_t)s.batch * s.oh * s.ow;
+  const int kk = s.kh * s.kw * s.cin;
+  const bool direct = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pl == 0 && dh == 1 && dwl == 1;
+  constexpr int PB = 96;  // pixels per block: PB * kk floats stay in L2
+  const int64_t nblocks = (P + PB - 1) / PB;
+  const int nt = threads_for(2.0 * P * kk * s.cout);
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<float> buf(direct ? 0 : (size_t)PB * kk);
+    std::vector<float> zero(kk + KC, 0.0f);
+    const float* rows[PB];
+#pragma omp for schedule(dynamic, 4)
+    for (int64_t blk = 0; blk < nblocks; blk++) {
+      const int64_t p0 = blk * PB;
+      const int np = (int)std::min<int64_t>(PB, P - p0);
+      if (direct) {
+        for (int q = 0; q < np; q++) rows[q] = x + (p0 + q) * kk;
+      } else {
+        im2col_rows(x, buf.data(), s, dh, dwl, p0, np);
+        for (int q = 0; q < np; q++) rows[q] = buf.data() + (int64_t)q * kk;
+      }
+      gemm_rows(rows, np, s.cout, kk, w, s.cout, y + p0 * s.cout, s.cout, false, zero.data());
+    }
+  }
+}
+
+}  // namespace
+
+void set_threads(int n) { g_threads = std::max(1, n); }
+int get_threads() { return g_threads; }
+
+void conv2d(const float* x, const float* w, const float* bias, int bias_mode, float* y, const ConvShape& s) {
+  conv_core(x, w, y, s, 1, 1);
+  if (bias_mode == 0) return;
+  const int64_t per = (int64_t)s.oh * s.ow;
+#pragma omp parallel for num_threads(g_threads) schedule(static)
+  for (int bi = 0; bi < s.batch; bi++) {
+    const float* bb = bias_mode == 2 ? bias + (int64_t)bi * s.cout : bias;
+    float* yb = y + (int64_t)bi * per * s.cout;
+    for (int64_t p = 0; p < per; p++) {
+      float* yr = yb + p * s.cout;
+#pragma omp simd
+      for (int c = 0; c < s.cout; c++) yr[c] += bb[c];
+    }
+  }
+}
+
+void conv2d_backprop_input(const float* dy, const float* w, float* dx, const ConvShape& s) {
+  // dx = correlation of dy dilated by the stride with the flipped filter, channels swapped:
+  // wf[fh', fw', cout, cin] = w[KH-1-fh', KW-1-fw', cin, cout]; padding KH-1-pt.
+  std::vector<float> wf((size_t)s.kh * s.kw * s.cin * s.cout);
+  for (int fh = 0; fh < s.kh; fh++)
+    for (int fw = 0; fw < s.kw; fw++)
+      for (int ci = 0; ci < s.cin; ci++)
+        for (int co = 0; co < s.cout; co++)
+          wf[(((size_t)(s.kh - 1 - fh) * s.kw + (s.kw - 1 - fw)) * s.cout + co) * s.cin + ci] =
+              w[(((size_t)fh * s.kw + fw) * s.cin + ci) * s.cout + co];
+  ConvShape t{};
+  t.batch = s.batch;
+  t.ih = s.oh; t.iw = s.ow; t.cin = s.cout;
+  t.oh = s.ih; t.ow = s.iw; t.cout = s.cin;
+  t.kh = s.kh; t.kw = s.kw; t.sh = 1; t.sw = 1;
+  t.pt = s.kh - 1 - s.pt; t.pl = s.kw - 1 - s.pl;
+  // Stride > 1: dy is dilated by the stride; im2col_rows skips the holes.
+  conv_core(dy, wf.data(), dx, t, s.sh, s.sw);
+}
+
+void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const ConvShape& s) {
+  // dw[kk, cout] = sum_p im2col(x)[p, kk] * dy[p, cout]: a GEMM over the pixel dimension with A =
+  // im2col^T (k-major in the im2col buffer). Threads split the pixels; partial sums are added.
+  const int64_t P = (int64_t)s.batch * s.oh * s.ow;
+  const int kk = s.kh * s.kw * s.cin;
+  const int64_t n_out = (int64_t)kk * s.cout;
+  constexpr int PB = 128;
+  const int nt = threads_for(2.0 * P * kk * s.cout);
+  std::vector<float> partial((size_t)nt * n_out, 0.0f);
+#pragma omp parallel num_threads(nt)
+  {
+    const int tid = omp_get_thread_num();
+    const int64_t per = (P + nt - 1) / nt;
+    const int64_t pa = std::min(P, tid * per), pb = std::min(P, pa + per);
+    std::vector<float> buf((size_t)PB * kk + MR);  // +MR: k-major reads may run past the last row
+    float* acc = partial.data() + (size_t)tid * n_out;
+    bool first = true;
+    for (int64_t p0 = pa; p0 < pb; p0 += PB) {
+      const int np = (int)std::min<int64_t>(PB, pb - p0);
+      im2col_rows(x, buf.data(), s, 1, 1, p0, np);
+      gemm_kmajor(buf.data(), kk, kk, s.cout, np, dy + p0 * s.cout, s.cout, acc, s.cout, !first);
+      first = false;
+    }
+  }
+  std::memcpy(dw, partial.data(), sizeof(float) * n_out);
+  for (int t = 1; t < nt; t++) {
+    const float* q = partial.data() + (size_t)t * n_out;
+    for (int64_t i = 0; i < n_out; i++) dw[i] += q[i];
+  }
+}
+
+void matmul(const float* a, const float* b, float* c, const float* bias, int batch, int m, int n, int k, bool trans_a,
+            bool trans_b, int64_t stride_a, int64_t stride_b) {
+  const int nt = threads_for(2.0 * batch * m * n * k);
+  std::vector<float> bt;
+  for (int bi = 0; bi < batch; bi++) {
+    const float* ab = a + bi * stride_a;
+    const float* bb = b + bi * stride_b;
+    float* cb = c + (int64_t)bi * m * n;
+    if (trans_b) {  // B stored [n, k]: transpose once into [k, n] (weights: small)
+      bt.resize((size_t)k * n);
+      for (int j = 0; j < n; j++)
+        for (int kk = 0; kk < k; kk++) bt[(size_t)kk * n + j] = bb[(size_t)j * k + kk];
+      bb = bt.data();
+    }
+    if (k == 0) {
+      std::fill(cb, cb + (int64_t)m * n, 0.0f);
+      continue;
+    }
+    // Split rows of C across threads in MR-multiples.
+    const int chunk = ((m + nt - 1) / nt + MR - 1) / MR * MR;
+#pragma omp parallel num_threads(nt)
+    {
+      const int tid = omp_get_thread_num();
+      const int r0 = std::min(m, tid * chunk), r1 = std::min(m, r0 + chunk);
+      if (r1 > r0) {
+        if (trans_a) {
+          // A stored [k, m]: k-major already; rows past m read into the next k-row (in bounds but for
+          // the last k-row), so copy that panel with padding when it would overrun.
+          if (r1 == m && (m - r0) % MR != 0) {
+            const int mm = r1 - r0;
+            std::vector<float> ap((size_t)k * (mm + MR), 0.0f);
+            for (int kk = 0; kk < k; kk++) std::memcpy(&ap[(size_t)kk * (mm + MR)], ab + (size_t)kk * m + r0, sizeof(float) * mm);
+            gemm_kmajor(ap.data(), mm + MR, mm, n, k, bb, n, cb + (int64_t)r0 * n, n, false);
+          } else {
+            gemm_kmajor(ab + r0, m, r1 - r0, n, k, bb, n, cb + (int64_t)r0 * n, n, false);
+          }
+        } else {
+          std::vector<const float*> rows(r1 - r0);
+          for (int r = r0; r < r1; r++) rows[r - r0] = ab + (int64_t)r * k;
+          std::vector<float> zero(k + KC, 0.0f);
+          gemm_rows(rows.data(), r1 - r0, n, k, bb, n, cb + (int64_t)r0 * n, n, false, zero.data());
+        }
+      }
+    }
+    if (bias != nullptr) {
+      for (int r = 0; r < m; r++) {
+        float* cr = cb + (int64_t)r * n;
+#pragma omp simd
+        for (int j = 0; j < n; j++) cr[j] += bias[j];
+      }
+    }
+  }
+}
+
+}  // namespace pipe

@@ -1,0 +1,396 @@
+// The "pipe-native" tfjs backend: tfjs's CPU backend (MathBackendCPU, Float32Array storage) with
+// its hot kernels replaced by the C++ addon in native/ (AVX-512 GEMM convolutions, matmuls, fused
+// GroupNorm+SiLU, SiLU, nearest x2 upsampling, Adam, reductions). Every other kernel is the CPU
+// backend's own, copied under the new backend name, so any tfjs program runs unchanged.
+// Kernels fall back to the CPU implementation for cases the addon does not cover (dilations,
+// activations, odd broadcasts): results never depend on which path ran, only speed does.
+import { createRequire } from "node:module"
+import { existsSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
+import * as tf from "@tensorflow/tfjs"
+import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu"
+import * as K from "./kernel-names.ts"
+
+export const NATIVE_BACKEND = "pipe-native"
+
+/** The addon's exports (native/addon.cc). All arrays are written in place. */
+export interface NativeAddon {
+  readonly abiVersion: number
+  conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, shape: Int32Array, biasMode: number): void
+  conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, shape: Int32Array): void
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, shape: Int32Array): void
+  matmul(a: Float32Array, b: Float32Array, c: Float32Array, bias: Float32Array | null, dims: Int32Array): void
+  groupNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, b: number, hw: number, c: number, g: number, eps: number, silu: number): void
+  groupNormGrad(dy: Float32Array, x: Float32Array, gamma: Float32Array, beta: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, b: number, hw: number, c: number, g: number, eps: number, silu: number): void
+  silu(x: Float32Array, y: Float32Array, n: number): void
+  siluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, n: number): void
+  upsample2x(x: Float32Array, y: Float32Array, b: number, h: number, w: number, c: number): void
+  upsample2xGrad(dy: Float32Array, dx: Float32Array, b: number, h: number, w: number, c: number): void
+  adam(p: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, po: Float32Array, mo: Float32Array, vo: Float32Array, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number): void
+  sumMiddle(x: Float32Array, out: Float32Array, outer: number, mid: number, inner: number): void
+  binaryBcast(a: Float32Array, b: Float32Array, out: Float32Array, n: number, nb: number, op: number): void
+  copyStrided(src: Float32Array, srcOffset: number, srcStride: number, dst: Float32Array, dstOffset: number, dstStride: number, rows: number, cols: number): void
+  setThreads(n: number): void
+}
+
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..")
+/** Where scripts/build-native.mjs (or node-gyp) puts the addon. */
+export const addonPath = join(repoRoot, "native", "build", "Release", "pipe_native.node")
+
+export type LoadResult = { readonly ok: true; readonly addon: NativeAddon } | { readonly ok: false; readonly reason: string }
+
+/** Loads the addon; never throws. The CPU must support AVX-512F (the kernels are built for it). */
+export const loadAddon = (path: string = addonPath): LoadResult => {
+  if (!existsSync(path)) return { ok: false, reason: `native addon not built (${path} missing; run \`node scripts/build-native.mjs\`)` }
+  try {
+    // libgomp reads these when the addon loads it: sleep instead of spinning at barriers, which
+    // matters on shared 2-core machines where a spinning thread steals the core its partner needs.
+    process.env.OMP_WAIT_POLICY ??= "PASSIVE"
+    const addon = createRequire(import.meta.url)(path) as NativeAddon
+    if (addon.abiVersion !== 1) return { ok: false, reason: `native addon has ABI ${addon.abiVersion}, expected 1: rebuild it` }
+    return { ok: true, addon }
+  } catch (e) {
+    return { ok: false, reason: `native addon failed to load: ${e instanceof Error ? e.message : String(e)}` }
+  }
+}
+
+// ---- kernel plumbing ------------------------------------------------------------------------------
+type Backend = MathBackendCPU
+type Attrs = Record<string, unknown>
+interface KArgs {
+  readonly inputs: Record<string, tf.TensorInfo | undefined>
+  readonly backend: Backend
+  readonly attrs?: Attrs
+}
+type KFunc = (args: KArgs) => tf.TensorInfo | tf.TensorInfo[]
+
+const vals = (b: Backend, t: tf.TensorInfo): Float32Array => b.data.get(t.dataId).values as Float32Array
+const isF32 = (b: Backend, t: tf.TensorInfo | undefined): t is tf.TensorInfo =>
+  t !== undefined && t.dtype === "float32" && b.data.get(t.dataId).values instanceof Float32Array
+const size = (shape: readonly number[]): number => shape.reduce((a, c) => a * c, 1)
+const out = (b: Backend, shape: number[], values: Float32Array): tf.TensorInfo => b.makeTensorInfo(shape, "float32", values)
+const input = (a: KArgs, name: string): tf.TensorInfo => {
+  const t = a.inputs[name]
+  if (t === undefined) throw new Error(`pipe-native: kernel input ${name} missing`)
+  return t
+}
+
+const cpuKernel = (name: string): KFunc => {
+  const k = tf.getKernel(name, "cpu")
+  if (k === undefined) throw new Error(`pipe-native: tfjs cpu backend has no ${name} kernel`)
+  return k.kernelFunc as unknown as KFunc
+}
+
+type ConvInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>
+
+const convShape = (c: ConvInfo): Int32Array =>
+  Int32Array.from([
+    c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels,
+    c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.padInfo.top, c.padInfo.left,
+  ])
+
+const convInfoOf = (xShape: number[], filterShape: number[], attrs: Attrs): ConvInfo | null => {
+  const dataFormat = (attrs.dataFormat as string | undefined) ?? "NHWC"
+  const dil = attrs.dilations as number | [number, number] | undefined
+  if (dataFormat !== "NHWC" || (dil !== undefined && dil !== 1 && !(Array.isArray(dil) && dil[0] === 1 && dil[1] === 1))) return null
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number], filterShape as [number, number, number, number],
+    attrs.strides as number | [number, number], 1,
+    attrs.pad as "same" | "valid" | number, attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+    false, "channelsLast",
+  )
+}
+
+// ---- kernels -------------------------------------------------------------------------------------
+const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
+  const conv2D: KFunc = (a) => {
+    const x = input(a, "x"), f = input(a, "filter")
+    const info = isF32(a.backend, x) && isF32(a.backend, f) ? convInfoOf(x.shape, f.shape, a.attrs ?? {}) : null
+    if (info === null) return cpuKernel("Conv2D")(a)
+    const y = new Float32Array(size(info.outShape))
+    n.conv2d(vals(a.backend, x), vals(a.backend, f), null, y, convShape(info), 0)
+    return out(a.backend, info.outShape, y)
+  }
+
+  const fusedConv2D: KFunc = (a) => {
+    const x = input(a, "x"), f = input(a, "filter"), bias = a.inputs.bias
+    const attrs = a.attrs ?? {}
+    const act = (attrs.activation as string | undefined) ?? "linear"
+    const info = isF32(a.backend, x) && isF32(a.backend, f) && act === "linear" ? convInfoOf(x.shape, f.shape, attrs) : null
+    if (info === null) return cpuKernel("FusedConv2D")(a)
+    let mode = 0
+    if (bias !== undefined) {
+      if (!isF32(a.backend, bias)) return cpuKernel("FusedConv2D")(a)
+      const bs = bias.shape
+      if (size(bs) === info.outChannels && bs[bs.length - 1] === info.outChannels) mode = 1
+      else if (bs.length === 4 && bs[0] === info.batchSize && bs[1] === 1 && bs[2] === 1 && bs[3] === info.outChannels) mode = 2
+      else return cpuKernel("FusedConv2D")(a)
+    }
+    const y = new Float32Array(size(info.outShape))
+    n.conv2d(vals(a.backend, x), vals(a.backend, f), bias === undefined ? null : vals(a.backend, bias), y, convShape(info), mode)
+    return out(a.backend, info.outShape, y)
+  }
+
+  const conv2DBackpropInput: KFunc = (a) => {
+    const dy = input(a, "dy"), f = input(a, "filter")
+    const attrs = a.attrs ?? {}
+    const xShape = attrs.inputShape as number[]
+    const info = isF32(a.backend, dy) && isF32(a.backend, f) ? convInfoOf(xShape, f.shape, attrs) : null
+    if (info === null) return cpuKernel("Conv2DBackpropInput")(a)
+    const dx = new Float32Array(size(xShape))
+    n.conv2dBackpropInput(vals(a.backend, dy), vals(a.backend, f), dx, convShape(info))
+    return out(a.backend, [...xShape], dx)
+  }
+
+  const conv2DBackpropFilter: KFunc = (a) => {
+    const x = input(a, "x"), dy = input(a, "dy")
+    const attrs = a.attrs ?? {}
+    const fShape = attrs.filterShape as number[]
+    const info = isF32(a.backend, x) && isF32(a.backend, dy) ? convInfoOf(x.shape, fShape, attrs) : null
+    if (info === null) return cpuKernel("Conv2DBackpropFilter")(a)
+    const dw = new Float32Array(size(fShape))
+    n.conv2dBackpropFilter(vals(a.backend, x), vals(a.backend, dy), dw, convShape(info))
+    return out(a.backend, [...fShape], dw)
+  }
+
+  // [..., M, K] x [..., K, N] with equal batch dims or one side unbatched.
+  const matmulInto = (a: KArgs, bias: tf.TensorInfo | undefined, fallback: string): tf.TensorInfo => {
+    const A = input(a, "a"), B = input(a, "b")
+    const attrs = a.attrs ?? {}
+    const ta = attrs.transposeA === true, tb = attrs.transposeB === true
+    const ra = A.shape.length, rb = B.shape.length
+    const fb = (): tf.TensorInfo => cpuKernel(fallback)(a) as tf.TensorInfo
+    if (!isF32(a.backend, A) || !isF32(a.backend, B) || ra < 2 || rb < 2) return fb()
+    const m = ta ? A.shape[ra - 1]! : A.shape[ra - 2]!
+    const k = ta ? A.shape[ra - 2]! : A.shape[ra - 1]!
+    const k2 = tb ? B.shape[rb - 1]! : B.shape[rb - 2]!
+    const nn = tb ? B.shape[rb - 2]! : B.shape[rb - 1]!
+    if (k !== k2) return fb()
+    const batchA = size(A.shape.slice(0, -2)), batchB = size(B.shape.slice(0, -2))
+    const outBatchShape = batchA >= batchB ? A.shape.slice(0, -2) : B.shape.slice(0, -2)
+    if (batchA !== batchB && batchA !== 1 && batchB !== 1) return fb()
+    if (batchA === batchB && ra !== rb) return fb()
+    let biasVals: Float32Array | null = null
+    if (bias !== undefined) {
+      if (!isF32(a.backend, bias) || size(bias.shape) !== nn) return fb()
+      biasVals = vals(a.backend, bias)
+    }
+    const batch = Math.max(batchA, batchB)
+    const c = new Float32Array(batch * m * nn)
+    n.matmul(vals(a.backend, A), vals(a.backend, B), c, biasVals,
+      Int32Array.from([batch, m, nn, k, ta ? 1 : 0, tb ? 1 : 0, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * nn]))
+    return out(a.backend, [...outBatchShape, m, nn], c)
+  }
+  const batchMatMul: KFunc = (a) => matmulInto(a, undefined, "BatchMatMul")
+  const fusedMatMul: KFunc = (a) => {
+    const act = (a.attrs?.activation as string | undefined) ?? "linear"
+    if (act !== "linear" || a.inputs.preluActivationWeights !== undefined) return cpuKernel("_FusedMatMul")(a)
+    return matmulInto(a, a.inputs.bias, "_FusedMatMul")
+  }
+
+  const sum: KFunc = (a) => {
+    const x = input(a, "x")
+    if (!isF32(a.backend, x)) return cpuKernel("Sum")(a)
+    const attrs = a.attrs ?? {}
+    const axes = tf.util.parseAxisParam(attrs.axis as number | number[], x.shape).sort((p, q) => p - q)
+    const contiguous = axes.every((ax, i) => i === 0 || ax === axes[i - 1]! + 1)
+    if (axes.length === 0 || !contiguous) return cpuKernel("Sum")(a)
+    const a0 = axes[0]!, a1 = axes[axes.length - 1]!
+    const outer = size(x.shape.slice(0, a0)), mid = size(x.shape.slice(a0, a1 + 1)), inner = size(x.shape.slice(a1 + 1))
+    const res = new Float32Array(outer * inner)
+    n.sumMiddle(vals(a.backend, x), res, outer, mid, inner)
+    const shape = attrs.keepDims === true
+      ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
+      : x.shape.filter((_, i) => !axes.includes(i))
+    return out(a.backend, shape, res)
+  }
+
+  // a op b where b equals a's shape or a suffix of it (bias-like broadcast), or the reverse for add/mul.
+  const binary = (name: string, op: number, commutes: boolean): KFunc => (args) => {
+    const A = input(args, "a"), B = input(args, "b")
+    const fb = () => cpuKernel(name)(args)
+    if (!isF32(args.backend, A) || !isF32(args.backend, B)) return fb()
+    const isSuffix = (big: number[], small: number[]) => {
+      const s = small.slice(small.findIndex((d) => d !== 1) === -1 ? small.length : small.findIndex((d) => d !== 1))
+      return s.length <= big.length && s.every((d, i) => d === big[big.length - s.length + i]) && small.length <= big.length
+    }
+    const sa = size(A.shape), sb = size(B.shape)
+    if (sa >= 4096 && sb >= 1 && isSuffix(A.shape, B.shape)) {
+      const res = new Float32Array(sa)
+      n.binaryBcast(vals(args.backend, A), vals(args.backend, B), res, sa, sb, op)
+      return out(args.backend, [...A.shape], res)
+    }
+    if (commutes && sb >= 4096 && isSuffix(B.shape, A.shape)) {
+      const res = new Float32Array(sb)
+      n.binaryBcast(vals(args.backend, B), vals(args.backend, A), res, sb, sa, op)
+      return out(args.backend, [...B.shape], res)
+    }
+    return fb()
+  }
+
+  const siluK: KFunc = (a) => {
+    const x = input(a, "x")
+    const y = new Float32Array(size(x.shape))
+    n.silu(vals(a.backend, x), y, y.length)
+    return out(a.backend, [...x.shape], y)
+  }
+  const siluGradK: KFunc = (a) => {
+    const dy = input(a, "dy"), x = input(a, "x")
+    const dx = new Float32Array(size(x.shape))
+    n.siluGrad(vals(a.backend, dy), vals(a.backend, x), dx, dx.length)
+    return out(a.backend, [...x.shape], dx)
+  }
+  const gnDims = (x: tf.TensorInfo): [number, number, number] => {
+    const s = x.shape
+    return [s[0]!, size(s.slice(1, -1)), s[s.length - 1]!]
+  }
+  const groupNormK: KFunc = (a) => {
+    const x = input(a, "x"), gamma = input(a, "gamma"), beta = input(a, "beta")
+    const attrs = a.attrs ?? {}
+    const [b, hw, c] = gnDims(x)
+    const y = new Float32Array(size(x.shape))
+    n.groupNorm(vals(a.backend, x), vals(a.backend, gamma), vals(a.backend, beta), y, b, hw, c,
+      attrs.groups as number, attrs.eps as number, attrs.silu === true ? 1 : 0)
+    return out(a.backend, [...x.shape], y)
+  }
+  const groupNormGradK: KFunc = (a) => {
+    const dy = input(a, "dy"), x = input(a, "x"), gamma = input(a, "gamma"), beta = input(a, "beta")
+    const attrs = a.attrs ?? {}
+    const [b, hw, c] = gnDims(x)
+    const dx = new Float32Array(size(x.shape)), dg = new Float32Array(c), db = new Float32Array(c)
+    n.groupNormGrad(vals(a.backend, dy), vals(a.backend, x), vals(a.backend, gamma), vals(a.backend, beta), dx, dg, db,
+      b, hw, c, attrs.groups as number, attrs.eps as number, attrs.silu === true ? 1 : 0)
+    return [out(a.backend, [...x.shape], dx), out(a.backend, [c], dg), out(a.backend, [c], db)]
+  }
+  const upsampleK: KFunc = (a) => {
+    const x = input(a, "x")
+    const [b, h, w, c] = x.shape as [number, number, number, number]
+    const y = new Float32Array(b * 4 * h * w * c)
+    n.upsample2x(vals(a.backend, x), y, b, h, w, c)
+    return out(a.backend, [b, 2 * h, 2 * w, c], y)
+  }
+  const upsampleGradK: KFunc = (a) => {
+    const dy = input(a, "dy")
+    const [b, h2, w2, c] = dy.shape as [number, number, number, number]
+    const dx = new Float32Array((b * h2 * w2 * c) / 4)
+    n.upsample2xGrad(vals(a.backend, dy), dx, b, h2 / 2, w2 / 2, c)
+    return out(a.backend, [b, h2 / 2, w2 / 2, c], dx)
+  }
+  const adamK: KFunc = (a) => {
+    const p = input(a, "p"), m = input(a, "m"), v = input(a, "v"), g = input(a, "g")
+    const at = a.attrs ?? {}
+    const len = size(p.shape)
+    const po = new Float32Array(len), mo = new Float32Array(len), vo = new Float32Array(len)
+    n.adam(vals(a.backend, p), vals(a.backend, m), vals(a.backend, v), vals(a.backend, g), po, mo, vo,
+      at.lr as number, at.beta1 as number, at.beta2 as number, at.eps as number, at.c1 as number, at.c2 as number)
+    return [out(a.backend, [...p.shape], po), out(a.backend, [...p.shape], mo), out(a.backend, [...p.shape], vo)]
+  }
+
+  // Concat / split / slice along one axis: [outer, axis * inner] row copies.
+  const concat: KFunc = (a) => {
+    const xs = Object.values(a.inputs).filter((t): t is tf.TensorInfo => t !== undefined)
+    if (xs.length === 0 || !xs.every((t) => isF32(a.backend, t))) return cpuKernel("Concat")(a)
+    const rank = xs[0]!.shape.length
+    const axis = tf.util.parseAxisParam(a.attrs?.axis as number, xs[0]!.shape)[0]!
+    const outer = size(xs[0]!.shape.slice(0, axis))
+    const cols = xs.map((t) => size(t.shape.slice(axis)))
+    if (xs.some((t) => t.shape.length !== rank || size(t.shape.slice(0, axis)) !== outer)) return cpuKernel("Concat")(a)
+    const total = cols.reduce((p, q) => p + q, 0)
+    const res = new Float32Array(outer * total)
+    let off = 0
+    xs.forEach((t, i) => {
+      if (cols[i]! > 0) n.copyStrided(vals(a.backend, t), 0, cols[i]!, res, off, total, outer, cols[i]!)
+      off += cols[i]!
+    })
+    const shape = [...xs[0]!.shape]
+    shape[axis] = xs.reduce((p, t) => p + t.shape[axis]!, 0)
+    return out(a.backend, shape, res)
+  }
+  const splitV: KFunc = (a) => {
+    const x = input(a, "x")
+    if (!isF32(a.backend, x)) return cpuKernel("SplitV")(a)
+    const axis = tf.util.parseAxisParam(a.attrs?.axis as number, x.shape)[0]!
+    const splits = tf.backend_util.prepareSplitSize(x, a.attrs?.numOrSizeSplits as number | number[], axis)
+    const outer = size(x.shape.slice(0, axis)), inner = size(x.shape.slice(axis + 1))
+    const rowLen = x.shape[axis]! * inner
+    const src = vals(a.backend, x)
+    let off = 0
+    return splits.map((len) => {
+      const res = new Float32Array(outer * len * inner)
+      if (res.length > 0) n.copyStrided(src, off * inner, rowLen, res, 0, len * inner, outer, len * inner)
+      off += len
+      const shape = [...x.shape]
+      shape[axis] = len
+      return out(a.backend, shape, res)
+    })
+  }
+  const slice: KFunc = (a) => {
+    const x = input(a, "x")
+    if (!isF32(a.backend, x)) return cpuKernel("Slice")(a)
+    const parsed = tf.slice_util.parseSliceParams(x, a.attrs?.begin as number[], a.attrs?.size as number[])
+    const begin = parsed[0]!, sz = parsed[1]!
+    const partial = x.shape.map((d, i) => begin[i] !== 0 || sz[i] !== d)
+    const ax = partial.indexOf(true)
+    if (ax === -1 || partial.lastIndexOf(true) !== ax || size(x.shape.slice(0, ax)) < 1) return cpuKernel("Slice")(a)
+    const outer = size(x.shape.slice(0, ax)), inner = size(x.shape.slice(ax + 1))
+    const res = new Float32Array(outer * sz[ax]! * inner)
+    if (res.length > 0) n.copyStrided(vals(a.backend, x), begin[ax]! * inner, x.shape[ax]! * inner, res, 0, sz[ax]! * inner, outer, sz[ax]! * inner)
+    return out(a.backend, [...sz], res)
+  }
+
+  return {
+    Concat: concat, SplitV: splitV, Slice: slice,
+    Conv2D: conv2D, FusedConv2D: fusedConv2D, Conv2DBackpropInput: conv2DBackpropInput,
+    Conv2DBackpropFilter: conv2DBackpropFilter, BatchMatMul: batchMatMul, _FusedMatMul: fusedMatMul, Sum: sum,
+    Add: binary("Add", 0, true), Sub: binary("Sub", 1, false), Multiply: binary("Multiply", 2, true),
+    [K.SILU]: siluK, [K.SILU_GRAD]: siluGradK, [K.GROUP_NORM]: groupNormK, [K.GROUP_NORM_GRAD]: groupNormGradK,
+    [K.UPSAMPLE2X]: upsampleK, [K.UPSAMPLE2X_GRAD]: upsampleGradK, [K.ADAM_UPDATE]: adamK,
+  }
+}
+
+/** Gradients of pipe's fused kernels (kernel-name keyed, hence shared by every backend registering them). */
+export const registerFusedGradients = (): void => {
+  const reg = (name: string, cfg: Omit<tf.GradConfig, "kernelName">) => {
+    if (tf.getGradient(name) === undefined) tf.registerGradient({ kernelName: name, ...cfg })
+  }
+  const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}) =>
+    tf.engine().runKernel(name, inputs, attrs)
+  reg(K.SILU, {
+    inputsToSave: ["x"],
+    gradFunc: (dy, saved) => ({ x: () => run(K.SILU_GRAD, { dy: dy as tf.Tensor, x: saved[0]! }) as tf.Tensor }),
+  })
+  reg(K.GROUP_NORM, {
+    inputsToSave: ["x", "gamma", "beta"],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, gamma, beta] = saved as [tf.Tensor, tf.Tensor, tf.Tensor]
+      // One kernel yields all three; each closure picks its part (tfjs calls every closure once).
+      const parts = run(K.GROUP_NORM_GRAD, { dy: dy as tf.Tensor, x, gamma, beta }, attrs) as tf.Tensor[]
+      return { x: () => parts[0]!, gamma: () => parts[1]!, beta: () => parts[2]! }
+    },
+  })
+  reg(K.UPSAMPLE2X, {
+    gradFunc: (dy) => ({ x: () => run(K.UPSAMPLE2X_GRAD, { dy: dy as tf.Tensor }) as tf.Tensor }),
+  })
+}
+
+/**
+ * Registers the pipe-native backend (idempotent). Returns why it is unavailable instead of throwing.
+ * `threads` defaults to 2 (the machines this targets) or PIPE_NATIVE_THREADS, read by the caller.
+ */
+export const registerNativeBackend = (o: { threads?: number; addon?: string } = {}): { ok: true } | { ok: false; reason: string } => {
+  if (tf.findBackendFactory(NATIVE_BACKEND) !== null) return { ok: true }
+  const loaded = loadAddon(o.addon)
+  if (!loaded.ok) return loaded
+  loaded.addon.setThreads(o.threads ?? 2)
+  tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), 0)
+  for (const k of tf.getKernelsForBackend("cpu")) {
+    tf.registerKernel({ ...k, backendName: NATIVE_BACKEND })
+  }
+  for (const [name, fn] of Object.entries(makeKernels(loaded.addon))) {
+    if (tf.getKernel(name, NATIVE_BACKEND) !== undefined) tf.unregisterKernel(name, NATIVE_BACKEND)
+    tf.registerKernel({ kernelName: name, backendName: NATIVE_BACKEND, kernelFunc: fn as unknown as tf.KernelFunc })
+  }
+  registerFusedGradients()
+  return { ok: true }
+}
