@@ -1,0 +1,129 @@
+// train-vae: trains the convolutional VAE of src/ml/nn/vae.ts (the first stage of latent diffusion) with
+// Adam. Held-out metrics come from the optional `test` dataset, or else from a seeded held-out split
+// of `dataset` (those images are then not trained on). Outputs the weights, a metrics artifact (loss
+// curve; test recon loss, KL, MSE, PSNR) and a PNG grid of held-out originals beside reconstructions.
+import { Type } from "@sinclair/typebox"
+import { Effect } from "effect"
+import { defineNode, NodeError, optional } from "../src/node.ts"
+import { DatasetType, FileType, MetricsType, WeightsType } from "../src/artifacts/index.ts"
+import type { Dataset } from "../src/artifacts/types.ts"
+import { composeGrid, defaultGridOptions } from "../src/ml/image/grid.ts"
+import { encodePng } from "../src/ml/image/png.ts"
+import { countParams, disposeModel, modelToWeights } from "../src/ml/nn/index.ts"
+import type { VaeConfig } from "../src/ml/nn/vae.ts"
+import { Rng } from "../src/ml/random.ts"
+import { gatherFloatRows, holdoutSplit, toUnitFloat } from "../src/ml/training/minibatch.ts"
+import { evaluateVae, trainVae } from "../src/ml/training/vae.ts"
+
+const Params = Type.Object({
+  latentDim: Type.Integer({ minimum: 1, maximum: 1024, default: 16, description: "Latent dimension D." }),
+  channels: Type.Array(Type.Integer({ minimum: 1 }), {
+    minItems: 1, maxItems: 4, default: [32, 64, 64],
+    description: "Conv widths per resolution level (28, 14, 7, ...); each a multiple of `groups`.",
+  }),
+  groups: Type.Integer({ minimum: 1, default: 8, description: "GroupNorm groups." }),
+  epochs: Type.Integer({ minimum: 1, default: 4 }),
+  batchSize: Type.Integer({ minimum: 1, default: 128 }),
+  lr: Type.Number({ exclusiveMinimum: 0, default: 1e-3, description: "Adam learning rate." }),
+  beta: Type.Number({ minimum: 0, default: 1, description: "Weight of the KL term (beta-VAE); 1 is the ELBO." }),
+  loss: Type.Union([Type.Literal("bce"), Type.Literal("mse")], {
+    default: "bce", description: "Reconstruction term: Bernoulli BCE on logits, or squared error of sigmoid(logits).",
+  }),
+  seed: Type.Integer({ default: 0, description: "Seeds init, shuffling, the held-out split and the reparameterisation noise." }),
+  testCount: Type.Integer({
+    minimum: 1, default: 1000,
+    description: "Held-out images for the metrics: the first testCount of `test`, or a seeded split of `dataset`.",
+  }),
+  gridItems: Type.Integer({ minimum: 1, maximum: 256, default: 32, description: "Original/reconstruction pairs in the PNG grid (8 per row)." }),
+  logEvery: Type.Integer({ minimum: 1, default: 20, description: "Steps per loss-curve row (means over the window)." }),
+})
+
+const unitPixels = (d: Dataset, indices?: Int32Array): Float32Array => {
+  const all = toUnitFloat(d.images)
+  return indices === undefined ? all : gatherFloatRows(all, d.height * d.width * d.channels, indices)
+}
+
+/** 8-bit raster rows of one image for the grid. */
+const toRaster = (pixels: Float32Array, i: number, size: number) => {
+  const n = size * size
+  const px = new Uint8Array(n)
+  for (let j = 0; j < n; j++) px[j] = Math.round(Math.min(1, Math.max(0, pixels[i * n + j]!)) * 255)
+  return { height: size, width: size, channels: 1 as const, pixels: px }
+}
+
+export default defineNode({
+  kind: "train-vae",
+  description: "Trains a convolutional VAE (reconstruction + beta KL) with Adam; weights, metrics and a recon grid.",
+  params: Params,
+  inputs: { dataset: DatasetType, test: optional(DatasetType) },
+  outputs: { vae: WeightsType, metrics: MetricsType, recon: FileType },
+  heavy: true,
+  run: (inputs, p, ctx) =>
+    Effect.gen(function* () {
+      const d = inputs.dataset
+      if (d.height !== d.width) return yield* Effect.fail(new NodeError(`train-vae needs square images, got ${d.height}x${d.width}`))
+      const config: VaeConfig = { imageSize: d.height, inChannels: d.channels, channels: p.channels, latentDim: p.latentDim, groups: p.groups }
+      const levels = p.channels.length - 1
+      if (d.height % (1 << levels) !== 0)
+        return yield* Effect.fail(new NodeError(`${p.channels.length} levels halve ${d.height}x${d.height} ${levels} times: not divisible by ${1 << levels}`))
+      const bad = p.channels.find((c) => c % p.groups !== 0)
+      if (bad !== undefined) return yield* Effect.fail(new NodeError(`channel width ${bad} is not a multiple of groups ${p.groups}`))
+
+      // The data: all of `dataset` plus `test`, or a seeded held-out split of `dataset`.
+      let train: { pixels: Float32Array; count: number }
+      let test: { pixels: Float32Array; count: number }
+      if (inputs.test !== undefined) {
+        const t = inputs.test
+        if (t.height !== d.height || t.width !== d.width || t.channels !== d.channels)
+          return yield* Effect.fail(new NodeError(`test images are ${t.height}x${t.width}x${t.channels}, dataset images ${d.height}x${d.width}x${d.channels}`))
+        const n = Math.min(p.testCount, t.count)
+        train = { pixels: unitPixels(d), count: d.count }
+        test = { pixels: unitPixels(t, Int32Array.from({ length: n }, (_, i) => i)), count: n }
+      } else {
+        if (d.count < 2) return yield* Effect.fail(new NodeError(`train-vae needs at least 2 images to hold one out, got ${d.count}`))
+        const split = holdoutSplit(d.count, p.testCount, new Rng(p.seed).fork("holdout"))
+        train = { pixels: unitPixels(d, split.train), count: split.train.length }
+        test = { pixels: unitPixels(d, split.test), count: split.test.length }
+      }
+
+      const started = performance.now()
+      const result = yield* Effect.tryPromise({
+        try: () =>
+          trainVae(train.pixels, train.count, { config, epochs: p.epochs, batchSize: p.batchSize, lr: p.lr, beta: p.beta, recon: p.loss, seed: p.seed, logEvery: p.logEvery }, {
+            progress: (info, m) => ctx.progress({ phase: "train", step: info.step, total: info.total, epoch: info.epoch, metrics: m }),
+            interrupted: ctx.interrupted,
+          }),
+        catch: (e) => new NodeError(`train-vae: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
+      })
+      const model = result.model
+      if (result.outcome.status !== "ok") {
+        disposeModel(model)
+        const o = result.outcome
+        return yield* Effect.fail(new NodeError(o.status === "interrupted"
+          ? `interrupted at step ${o.step}`
+          : `non-finite loss at step ${o.step} (epoch ${o.epoch}): ${JSON.stringify(o.metrics)}; lower lr or beta`))
+      }
+      ctx.log(`trained ${countParams(model)} parameters on ${train.count} images in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+
+      const ev = evaluateVae(model, test.pixels, test.count, p.loss, p.batchSize)
+      const params = countParams(model)
+      const vae = modelToWeights(model)
+      disposeModel(model)
+      const shown = Math.min(p.gridItems, test.count)
+      const cols = Math.min(8, shown)
+      const grid = composeGrid(
+        Array.from({ length: shown }, (_, i) => ({ images: [toRaster(test.pixels, i, d.height), toRaster(ev.reconstructions, i, d.height)] })),
+        { ...defaultGridOptions, rows: Math.ceil(shown / cols), cols },
+      )
+      const last = result.curve.rows[result.curve.rows.length - 1]
+      const metrics = {
+        scalars: {
+          test_recon: ev.recon, test_kl: ev.kl, test_loss: ev.recon + p.beta * ev.kl, test_mse: ev.mse, test_psnr: ev.psnr,
+          test_count: test.count, train_count: train.count, params,
+          ...(last === undefined ? {} : { train_loss: Number(last[2]), train_recon: Number(last[3]), train_kl: Number(last[4]) }),
+        },
+        tables: { curve: result.curve },
+      }
+      return { vae, metrics, recon: { name: "recon.png", mediaType: "image/png", bytes: encodePng(grid) } }
+    }),
+})

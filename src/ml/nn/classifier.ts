@@ -1,0 +1,116 @@
+// LeNet-style MNIST classifier (LeCun et al. 1998, with ReLU and max pooling as in the PyTorch MNIST
+// example): the "judge" of generated digits. Its penultimate layer (after ReLU, `hidden` wide) is
+// the feature space of FLD, the Fréchet distance computed on LeNet features instead of Inception ones.
+//   conv5x5(C -> c1, pad 2) -> maxpool 2 -> ReLU -> conv5x5(c1 -> c2, pad 2) -> maxpool 2 -> ReLU
+//   -> flatten -> Linear(s² c2 -> hidden) -> ReLU  = features [B, hidden]
+//   -> Linear(hidden -> classes)                   = logits [B, classes]
+// Pooling before ReLU is the same function (max commutes with a monotone map) but has fewer ties at 0.
+import * as tf from "@tensorflow/tfjs"
+import { Rng } from "../random.ts"
+import type { Weights } from "../../artifacts/types.ts"
+import { type Conv2dParams, type LinearParams, conv2d, conv2dParams, linear, linearParams } from "./layers.ts"
+import { type Model, configRecord, intField, loadWeights, registerArchitecture } from "./model.ts"
+import { ParamBuilder } from "./params.ts"
+
+export interface ClassifierConfig {
+  readonly imageSize: number // 28; divisible by 4
+  readonly inChannels: number
+  readonly conv1: number // 32
+  readonly conv2: number // 64
+  readonly hidden: number // 128: the FLD feature dimension
+  readonly numClasses: number // 10
+}
+
+export const defaultClassifierConfig: ClassifierConfig = { imageSize: 28, inChannels: 1, conv1: 32, conv2: 64, hidden: 128, numClasses: 10 }
+
+export interface ClassifierModel extends Model<ClassifierConfig> {
+  /** Penultimate features [B, hidden] of images x [B, S, S, C] in [0, 1]. */
+  features(x: tf.Tensor4D): tf.Tensor2D
+  /** Class logits [B, numClasses] from features [B, hidden] (the last layer alone). */
+  head(features: tf.Tensor2D): tf.Tensor2D
+  /** Class logits [B, numClasses] of images. */
+  logits(x: tf.Tensor4D): tf.Tensor2D
+}
+
+/**
+ * 2x2 max pooling, stride 2, [B, H, W, C] -> [B, H/2, W/2, C] (H, W even). tf.maxPool, whose kernel and
+ * MaxPoolGrad exist on cpu, wasm and pipe-native (a copy of cpu); reshape + max computes the same
+ * function but is ~7x slower on the CPU backends (its reductions transpose). test/ml/nn/classifier.test.ts
+ * checks values and gradients against a direct reference on every backend available.
+ */
+export const maxPool2x2 = (x: tf.Tensor4D): tf.Tensor4D => tf.maxPool(x, 2, 2, "valid")
+
+interface ClassifierParams {
+  readonly conv1: Conv2dParams
+  readonly conv2: Conv2dParams
+  readonly fc1: LinearParams
+  readonly fc2: LinearParams
+}
+
+export const validateClassifierConfig = (c: ClassifierConfig): ClassifierConfig => {
+  if (c.imageSize % 4 !== 0) throw new Error(`lenet config: imageSize ${c.imageSize} must be divisible by 4 (two 2x2 poolings)`)
+  for (const k of ["inChannels", "conv1", "conv2", "hidden", "numClasses"] as const)
+    if (!(c[k] >= 1)) throw new Error(`lenet config: ${k} ${c[k]} must be >= 1`)
+  return c
+}
+
+export const createClassifier = (config: ClassifierConfig, seed: number): ClassifierModel => {
+  const c = validateClassifierConfig(config)
+  const pb = new ParamBuilder(new Rng(seed).fork("lenet-init"))
+  const s = c.imageSize / 4
+  const p: ClassifierParams = {
+    conv1: conv2dParams(pb, "conv1", c.inChannels, c.conv1, { kernel: 5 }),
+    conv2: conv2dParams(pb, "conv2", c.conv1, c.conv2, { kernel: 5 }),
+    fc1: linearParams(pb, "fc1", s * s * c.conv2, c.hidden),
+    fc2: linearParams(pb, "fc2", c.hidden, c.numClasses),
+  }
+  const features = (x: tf.Tensor4D): tf.Tensor2D =>
+    tf.tidy(() => {
+      const h1 = tf.relu(maxPool2x2(conv2d(p.conv1, x)))
+      const h2 = tf.relu(maxPool2x2(conv2d(p.conv2, h1)))
+      return tf.relu(linear(p.fc1, h2.reshape([x.shape[0], -1]) as tf.Tensor2D))
+    })
+  const head = (f: tf.Tensor2D): tf.Tensor2D => linear(p.fc2, f)
+  const logits = (x: tf.Tensor4D): tf.Tensor2D => tf.tidy(() => head(features(x)))
+  return {
+    architecture: "lenet",
+    config: c,
+    variables: pb.variables(),
+    features,
+    head,
+    logits,
+    // The Model contract's apply: logits (t is ignored).
+    apply: (x) => logits(x as tf.Tensor4D),
+  }
+}
+
+/** Mean softmax cross-entropy of logits [B, K] against integer labels [B]. */
+export const crossEntropy = (logits: tf.Tensor2D, labels: Int32Array): tf.Scalar =>
+  tf.tidy(() => {
+    const k = logits.shape[1]
+    const onehot = tf.oneHot(tf.tensor1d(labels, "int32"), k)
+    return tf.logSoftmax(logits).mul(onehot).sum(1).mean().neg() as tf.Scalar
+  })
+
+export const decodeClassifierConfig = (json: unknown): ClassifierConfig => {
+  const a = "lenet"
+  const r = configRecord(a, json)
+  return validateClassifierConfig({
+    imageSize: intField(a, r, "imageSize"),
+    inChannels: intField(a, r, "inChannels"),
+    conv1: intField(a, r, "conv1"),
+    conv2: intField(a, r, "conv2"),
+    hidden: intField(a, r, "hidden"),
+    numClasses: intField(a, r, "numClasses"),
+  })
+}
+
+/** Rebuilds a classifier from its Weights artifact (typed, unlike modelFromWeights). */
+export const classifierFromWeights = (w: Weights): ClassifierModel => {
+  if (w.architecture !== "lenet") throw new Error(`classifierFromWeights: weights are of architecture "${w.architecture}", not "lenet"`)
+  const model = createClassifier(decodeClassifierConfig(w.config), 0)
+  loadWeights(model, w)
+  return model
+}
+
+registerArchitecture<ClassifierConfig>("lenet", { decodeConfig: decodeClassifierConfig, build: createClassifier })

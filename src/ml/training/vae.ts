@@ -1,0 +1,150 @@
+// Training and evaluation of the convolutional VAE (src/ml/nn/vae.ts) with Adam. Images are float32
+// [N, S, S, C] in [0, 1], row-major. All randomness from one seed: init, shuffles, reparameterisation.
+import * as tf from "@tensorflow/tfjs"
+import { Adam, trainStep } from "../nn/optim.ts"
+import { type ReconLoss, type VaeConfig, type VaeModel, bceWithLogitsPerImage, createVae, klPerImage, reparameterise, vaeLoss } from "../nn/vae.ts"
+import { psnrFromMse } from "../metrics/psnr.ts"
+import { Rng } from "../random.ts"
+import { type LoopHooks, type LoopOutcome, gatherFloatRows, runMinibatches } from "./minibatch.ts"
+import type { MetricsTable } from "../../artifacts/types.ts"
+
+export interface VaeTrainOptions {
+  readonly config: VaeConfig
+  readonly epochs: number
+  readonly batchSize: number
+  readonly lr: number
+  readonly beta: number
+  readonly recon: ReconLoss
+  readonly seed: number
+  /** A loss-curve row (means over the window) every this many steps. */
+  readonly logEvery: number
+}
+
+export interface VaeTrainResult {
+  readonly model: VaeModel
+  readonly outcome: LoopOutcome
+  /** Columns step, epoch, loss, recon, kl: means over each logEvery-step window. */
+  readonly curve: MetricsTable
+}
+
+const imageShape = (c: VaeConfig): [number, number, number] => [c.imageSize, c.imageSize, c.inChannels]
+
+/** Trains a fresh VAE on `images` ([count, S, S, C] in [0, 1]). The caller disposes the model. */
+export const trainVae = async (images: Float32Array, count: number, o: VaeTrainOptions, hooks: LoopHooks): Promise<VaeTrainResult> => {
+  const rng = new Rng(o.seed)
+  const model = createVae(o.config, o.seed)
+  const [s, , ch] = imageShape(o.config)
+  const rowSize = s * s * ch
+  if (images.length !== count * rowSize) throw new RangeError(`trainVae: ${images.length} pixels for ${count} images of ${s}x${s}x${ch}`)
+  const optimizer = new Adam({ lr: o.lr })
+  const noise = rng.fork("reparameterise")
+  const rows: (readonly number[])[] = []
+  const window = { n: 0, loss: 0, recon: 0, kl: 0 }
+  const outcome = await runMinibatches(
+    { count, epochs: o.epochs, batchSize: o.batchSize, rng: rng.fork("shuffle"), progressEvery: Math.max(1, Math.min(o.logEvery, 10)) },
+    (indices, info) => {
+      const x = tf.tensor4d(gatherFloatRows(images, rowSize, indices), [indices.length, s, s, ch])
+      const parts = { recon: NaN, kl: NaN }
+      const { loss } = trainStep(model, () => {
+        const l = vaeLoss(model, x, noise, { recon: o.recon, beta: o.beta })
+        // Read inside the tape: the scalars are freed with the rest of the step's intermediates.
+        parts.recon = l.recon.dataSync()[0]!
+        parts.kl = l.kl.dataSync()[0]!
+        return l.loss
+      }, optimizer)
+      x.dispose()
+      window.n++
+      window.loss += loss
+      window.recon += parts.recon
+      window.kl += parts.kl
+      if (info.step % o.logEvery === 0 || info.step === info.total) {
+        rows.push([info.step, info.epoch, window.loss / window.n, window.recon / window.n, window.kl / window.n])
+        Object.assign(window, { n: 0, loss: 0, recon: 0, kl: 0 })
+      }
+      return { loss, recon: parts.recon, kl: parts.kl }
+    },
+    hooks,
+  )
+  optimizer.dispose()
+  return { model, outcome, curve: { columns: ["step", "epoch", "loss", "recon", "kl"], rows } }
+}
+
+export interface VaeEvaluation {
+  /** Batch means of per-image sums, as in training; recon through z = mu (no sampling noise). */
+  readonly recon: number
+  readonly kl: number
+  /** Mean per-pixel squared error of sigmoid(decode(mu)) against the input. */
+  readonly mse: number
+  /** Mean over images of the per-image PSNR (data range 1). */
+  readonly psnr: number
+  readonly reconstructions: Float32Array // [N, S, S, C] in [0, 1]
+}
+
+/** Deterministic evaluation on held-out images: recon loss, KL, MSE, PSNR and the reconstructions. */
+export const evaluateVae = (model: VaeModel, images: Float32Array, count: number, recon: ReconLoss, batchSize: number): VaeEvaluation => {
+  const [s, , ch] = imageShape(model.config)
+  const rowSize = s * s * ch
+  const out = new Float32Array(count * rowSize)
+  let reconSum = 0
+  let klSum = 0
+  for (let start = 0; start < count; start += batchSize) {
+    const n = Math.min(batchSize, count - start)
+    const [r, k, y] = tf.tidy(() => {
+      const x = tf.tensor4d(images.subarray(start * rowSize, (start + n) * rowSize), [n, s, s, ch])
+      const { mu, logvar } = model.encode(x)
+      const logits = model.decodeLogits(mu)
+      const pix = tf.sigmoid(logits)
+      const rec = recon === "bce" ? bceWithLogitsPerImage(logits, x) : pix.sub(x).square().sum([1, 2, 3])
+      return [rec.sum(), klPerImage(mu, logvar).sum(), pix]
+    })
+    reconSum += r!.dataSync()[0]!
+    klSum += k!.dataSync()[0]!
+    out.set(y!.dataSync() as Float32Array, start * rowSize)
+    tf.dispose([r!, k!, y!])
+  }
+  let mseSum = 0
+  let psnrSum = 0
+  for (let i = 0; i < count; i++) {
+    let e = 0
+    for (let j = i * rowSize; j < (i + 1) * rowSize; j++) e += (out[j]! - images[j]!) ** 2
+    mseSum += e / rowSize
+    psnrSum += psnrFromMse(e / rowSize, 1)
+  }
+  return { recon: reconSum / count, kl: klSum / count, mse: mseSum / count, psnr: psnrSum / count, reconstructions: out }
+}
+
+/** Encodes images to latents [N, D]: the posterior mean, or one sample z = mu + sigma eps from `rng`. */
+export const encodeImages = (
+  model: VaeModel, images: Float32Array, count: number, mode: "mean" | "sample", rng: Rng, batchSize: number,
+): Float32Array => {
+  const [s, , ch] = imageShape(model.config)
+  const rowSize = s * s * ch
+  const D = model.config.latentDim
+  const out = new Float32Array(count * D)
+  for (let start = 0; start < count; start += batchSize) {
+    const n = Math.min(batchSize, count - start)
+    const z = tf.tidy(() => {
+      const { mu, logvar } = model.encode(tf.tensor4d(images.subarray(start * rowSize, (start + n) * rowSize), [n, s, s, ch]))
+      return mode === "mean" ? mu : reparameterise(mu, logvar, rng)
+    })
+    out.set(z.dataSync() as Float32Array, start * D)
+    z.dispose()
+  }
+  return out
+}
+
+/** Decodes latents [N, D] to images [N, S, S, C] in [0, 1]. */
+export const decodeLatents = (model: VaeModel, z: Float32Array, count: number, batchSize: number): Float32Array => {
+  const [s, , ch] = imageShape(model.config)
+  const rowSize = s * s * ch
+  const D = model.config.latentDim
+  if (z.length !== count * D) throw new RangeError(`decodeLatents: ${z.length} values for ${count} latents of dim ${D}`)
+  const out = new Float32Array(count * rowSize)
+  for (let start = 0; start < count; start += batchSize) {
+    const n = Math.min(batchSize, count - start)
+    const y = tf.tidy(() => model.decode(tf.tensor2d(z.subarray(start * D, (start + n) * D), [n, D])))
+    out.set(y.dataSync() as Float32Array, start * rowSize)
+    y.dispose()
+  }
+  return out
+}
