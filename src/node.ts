@@ -11,7 +11,7 @@ export interface Port<A = unknown> {
   readonly optional: boolean
 }
 export type PortSpec = ArtifactType<unknown> | Port<unknown>
-export const optional = <A>(type: ArtifactType<A>): Port<A> => ({ type, optional: true })
+export const optional = <A>(type: ArtifactType<A>): Port<A> & { readonly optional: true } => ({ type, optional: true })
 export const portOf = (spec: PortSpec): Port<unknown> =>
   "encode" in spec ? { type: spec as ArtifactType<unknown>, optional: false } : (spec as Port<unknown>)
 
