@@ -149,11 +149,11 @@ export const str = (v: Values, k: string): string | undefined => (typeof v[k] ==
 export const strs = (v: Values, k: string): string[] => (Array.isArray(v[k]) ? (v[k] as string[]) : [])
 export const flag = (v: Values, k: string): boolean => v[k] === true
 
-export const intFlag = (v: Values, k: string, dflt: number): number => {
+export const intFlag = (v: Values, k: string, dflt: number, min = 1): number => {
   const s = str(v, k)
   if (s === undefined) return dflt
   const n = Number(s)
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${k} must be a positive integer, got "${s}"`)
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${k} must be an integer >= ${min}, got "${s}"`)
   return n
 }
 

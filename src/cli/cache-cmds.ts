@@ -57,7 +57,7 @@ export const gcCommand = async (v: Values, _: string[], io: Io): Promise<number>
   const project = await openProject(dirs)
   const { store } = project
   const dry = flag(v, "dry-run")
-  const keepRuns = intFlag(v, "keep-runs", 5)
+  const keepRuns = intFlag(v, "keep-runs", 5, 0)
   const maxSize = str(v, "max-size") === undefined ? undefined : parseSize(str(v, "max-size") as string)
   const now = Date.now()
 
@@ -112,10 +112,13 @@ export const gcCommand = async (v: Values, _: string[], io: Io): Promise<number>
     }
   }
   const refs = referenced(kept)
-  // Unreferenced objects younger than 10 minutes may belong to a run that has not written its manifest yet.
-  const young = (mtimeMs: number) => now - mtimeMs < 10 * 60_000
-  for (const [d, f] of objects) if (!refs.obj.has(d) && (isTmpName(f.path) ? now - f.mtimeMs > 3600_000 : !young(f.mtimeMs))) remove.push({ path: f.path, size: f.size, why: "object" })
-  for (const [d, f] of blobs) if (!refs.blob.has(d) && !young(f.mtimeMs)) remove.push({ path: f.path, size: f.size, why: "file" })
+  const everRefs = referenced(all)
+  // An object no manifest names and younger than 10 minutes may belong to a run that has not
+  // written its manifest yet: leave it. Temp files are left for an hour (a write may be in flight).
+  const removable = (d: string, f: { path: string; mtimeMs: number }, named: Set<string>): boolean =>
+    isTmpName(f.path) ? now - f.mtimeMs > 3600_000 : named.has(d) || now - f.mtimeMs > 10 * 60_000
+  for (const [d, f] of objects) if (!refs.obj.has(d) && removable(d, f, everRefs.obj)) remove.push({ path: f.path, size: f.size, why: "object" })
+  for (const [d, f] of blobs) if (!refs.blob.has(d) && removable(d, f, everRefs.blob)) remove.push({ path: f.path, size: f.size, why: "file" })
   for (const l of listDir(join(store.dir, "locks"))) if (isStale(join(store.dir, "locks", l), 6 * 3600_000, now)) remove.push({ path: join(store.dir, "locks", l), size: 0, why: "stale lock" })
 
   const freed = remove.reduce((s, r) => s + r.size, 0)

@@ -70,7 +70,7 @@ export const diagnosticsOf = (errors: readonly ErrorObject[], ctx: ErrorContext)
       const known = ctx.known?.(rel)
       message = known
         ? `unknown ${known.what} "${name}"${didYouMean(name, known.names)} (known: ${known.names.join(", ") || "none"})`
-        : `${where}: unknown field "${name}"`
+        : `${where ? `${where}: ` : ""}unknown field "${name}"`
     } else if (e.keyword === "required") {
       message = `${where || "file"}: missing required "${String((e.params as { missingProperty: string }).missingProperty)}"`
     } else if (e.keyword === "type") {

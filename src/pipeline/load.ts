@@ -69,6 +69,8 @@ interface Decl {
 
 interface Origin {
   readonly pos: SourcePos
+  /** Base params were already checked by the file schema; only overrides need a second look. */
+  readonly override: boolean
 }
 
 /** True when `target` is `root` or below it. */
@@ -103,6 +105,21 @@ const setIn = (obj: Obj, path: readonly string[], value: unknown): void => {
   const child = isObj(obj[head]) ? { ...(obj[head] as Obj) } : {}
   obj[head] = child
   setIn(child, rest, value)
+}
+
+/** One line per (position, message), in file order. */
+const dedupe = (ds: readonly Diagnostic[]): Diagnostic[] => {
+  const seen = new Set<string>()
+  return ds
+    .filter((d) => {
+      const k = `${d.pos.file}:${d.pos.line}:${d.pos.column}:${d.message}`
+      if (seen.has(k)) return false
+      seen.add(k)
+      return true
+    })
+    .map((d, i) => ({ d, i, f: d.pos.file.startsWith("--set") ? "\uffff" : d.pos.file }))
+    .sort((x, y) => (x.f === y.f ? x.d.pos.line - y.d.pos.line || x.d.pos.column - y.d.pos.column || x.i - y.i : x.i - y.i))
+    .map((x) => x.d)
 }
 
 const deepClone = <T>(v: T): T => structuredClone(v)
@@ -162,10 +179,11 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
           },
         }),
       )
-      return
+      // keep going: graph problems (cycles, references) are reported in the same pass
     }
-    const includes = isObj(data) && Array.isArray(data.include) ? (data.include as string[]) : []
+    const includes: unknown[] = isObj(data) && Array.isArray(data.include) ? data.include : []
     includes.forEach((inc, i) => {
+      if (typeof inc !== "string") return
       const at = src.pos(["include", i])
       const target = resolve(dirname(abs), inc)
       if (isAbsolute(inc) || !insideRoot(root, target)) {
@@ -178,16 +196,18 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
   }
   const mainAbs = resolve(cwd, file)
   visit(mainAbs, [], undefined)
-  if (diags.length > 0) throw new InvalidPipeline({ diagnostics: diags })
-  const main = files[files.length - 1] as SourceFile
-  const mainData = main.data as Obj
+  if (!files.some((f) => f.path === mainAbs)) throw new InvalidPipeline({ diagnostics: diags })
+  const main = files.find((f) => f.path === mainAbs) as SourceFile
+  const dataOf = (f: SourceFile): Obj => (isObj(f.data) ? f.data : {})
+  const mainData = dataOf(main)
 
   // 2. Nodes, merged across files; ids must be unique across the whole include closure.
   const decls = new Map<string, Decl>()
   for (const f of files) {
-    const nodes = isObj((f.data as Obj).nodes) ? ((f.data as Obj).nodes as Obj) : {}
+    const nodes = isObj(dataOf(f).nodes) ? (dataOf(f).nodes as Obj) : {}
     for (const [id, raw] of Object.entries(nodes)) {
-      const n = raw as Obj
+      if (!isObj(raw)) continue
+      const n = raw
       const prev = decls.get(id)
       if (prev !== undefined && prev.file.path !== f.path) {
         const p = prev.file.pos(["nodes", id], "key")
@@ -196,7 +216,7 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
       }
       decls.set(id, {
         id,
-        kind: n.kind as string,
+        kind: typeof n.kind === "string" ? n.kind : "",
         params: isObj(n.params) ? n.params : {},
         inputs: isObj(n.inputs) ? n.inputs : {},
         file: f,
@@ -205,22 +225,22 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
   }
 
   // 3. Profiles (merged; the including file wins) and --set, each value remembering its origin.
-  const profileNames = [...new Set(files.flatMap((f) => Object.keys(isObj((f.data as Obj).profiles) ? ((f.data as Obj).profiles as Obj) : {})))].sort()
+  const profileNames = [...new Set(files.flatMap((f) => Object.keys(isObj(dataOf(f).profiles) ? (dataOf(f).profiles as Obj) : {})))].sort()
   const params = new Map<string, Obj>([...decls].map(([id, d]) => [id, deepClone(d.params)]))
   const origins = new Map<string, Map<string, Origin>>()
   const origin = (id: string, param: string): SourcePos | undefined => origins.get(id)?.get(param)?.pos
-  const setOrigin = (id: string, param: string, pos: SourcePos): void => {
+  const setOrigin = (id: string, param: string, pos: SourcePos, override = true): void => {
     const m = origins.get(id) ?? new Map<string, Origin>()
-    m.set(param, { pos })
+    m.set(param, { pos, override })
     origins.set(id, m)
   }
   for (const d of decls.values())
-    for (const k of Object.keys(d.params)) setOrigin(d.id, k, d.file.pos(["nodes", d.id, "params", k]))
+    for (const k of Object.keys(d.params)) setOrigin(d.id, k, d.file.pos(["nodes", d.id, "params", k]), false)
   if (opts.profile !== undefined) {
     if (!profileNames.includes(opts.profile))
       diags.push({ pos: main.pos([]), message: `unknown profile "${opts.profile}"${didYouMean(opts.profile, profileNames)} (profiles: ${profileNames.join(", ") || "none"})` })
     for (const f of files) {
-      const profs = (f.data as Obj).profiles
+      const profs = dataOf(f).profiles
       const prof = isObj(profs) ? profs[opts.profile] : undefined
       if (!isObj(prof)) continue
       for (const [id, over] of Object.entries(prof)) {
@@ -229,7 +249,8 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
           diags.push({ pos: f.pos(["profiles", opts.profile, id], "key"), message: `profile "${opts.profile}" sets params of unknown node "${id}"${didYouMean(id, [...decls.keys()])}` })
           continue
         }
-        for (const [k, v] of Object.entries(over as Obj)) {
+        if (!isObj(over)) continue
+        for (const [k, v] of Object.entries(over)) {
           target[k] = deepClone(v)
           setOrigin(id, k, f.pos(["profiles", opts.profile, id, k]))
         }
@@ -252,14 +273,18 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
   }
 
   // 4. Params against each kind's schema (defaults filled in here, once).
+  const known = (d: Decl): NodeEntry | undefined => opts.registry.entries.get(d.kind)
   for (const d of decls.values()) {
+    if (known(d) === undefined) continue // reported by the file schema (with "did you mean")
     const p = params.get(d.id) as Obj
     const v = paramValidator(d.kind)
     if (v(p)) continue
     const meta = opts.registry.entries.get(d.kind)?.meta
     for (const e of v.errors ?? []) {
       const top = e.instancePath.split("/")[1] ?? (e.keyword === "additionalProperties" ? String((e.params as { additionalProperty: string }).additionalProperty) : undefined)
-      const at = (top !== undefined ? origin(d.id, top) : undefined) ?? d.file.pos(["nodes", d.id, "params"])
+      const o = top === undefined ? undefined : origins.get(d.id)?.get(top)
+      if (o === undefined || !o.override) continue // a base param: the file schema reported it
+      const at = o.pos
       const [diag] = diagnosticsOf([e], {
         base: ["nodes", d.id, "params"],
         pos: () => at,
@@ -273,17 +298,22 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
   // 5. References and port types.
   const inputs = new Map<string, Record<string, InputRef>>()
   for (const d of decls.values()) {
-    const meta = (opts.registry.entries.get(d.kind) as NodeEntry).meta
+    const meta = known(d)?.meta
     const refs: Record<string, InputRef> = {}
     for (const [port, raw] of Object.entries(d.inputs)) {
       const at = d.file.pos(["nodes", d.id, "inputs", port])
-      const [node, out] = String(raw).split(".") as [string, string]
+      if (typeof raw !== "string" || !/^[^.]+\.[^.]+$/.test(raw)) continue // reported by the file schema
+      const [node, out] = raw.split(".") as [string, string]
       const up = decls.get(node)
       if (up === undefined) {
         diags.push({ pos: at, message: `input "${port}" of "${d.id}" refers to unknown node "${node}"${didYouMean(node, [...decls.keys()])}` })
         continue
       }
-      const upMeta = (opts.registry.entries.get(up.kind) as NodeEntry).meta
+      const upMeta = known(up)?.meta
+      if (upMeta === undefined || meta === undefined) {
+        refs[port] = { node, port: out } // kind unknown: keep the edge for cycle detection
+        continue
+      }
       const produced = upMeta.outputs[out]
       if (produced === undefined) {
         const outs = Object.keys(upMeta.outputs)
@@ -312,7 +342,8 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
   // 6. Path params stay inside the project and exist.
   const paths = new Map<string, Record<string, string>>()
   for (const d of decls.values()) {
-    const meta = (opts.registry.entries.get(d.kind) as NodeEntry).meta
+    const meta = known(d)?.meta
+    if (meta === undefined) continue
     const p = params.get(d.id) as Obj
     const resolved: Record<string, string> = {}
     for (const name of pathParams(meta.params)) {
@@ -327,7 +358,7 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
     paths.set(d.id, resolved)
   }
 
-  if (diags.length > 0) throw new InvalidPipeline({ diagnostics: diags })
+  if (diags.length > 0) throw new InvalidPipeline({ diagnostics: dedupe(diags) })
   const order = topoSort(deps) as string[]
   const nodes = new Map<string, PipelineNode>(
     order.map((id) => {
