@@ -1,0 +1,147 @@
+// Everything a report shows about one run, gathered from the run record, the cache manifests its node
+// keys name (params, timings, outputs), the metrics artifacts among those outputs, and the PNG files
+// copied into the run dir. Pure reads: a missing or corrupt manifest or object becomes a warning,
+// never an exception, because a report must never fail a run.
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
+import { join, relative } from "node:path"
+import { tableFromIPC } from "apache-arrow"
+import { MetricsType } from "../artifacts/metrics.ts"
+import type { Metrics } from "../artifacts/types.ts"
+import type { NodeRecord, RunEdge, RunRecord } from "../exec/record.ts"
+import type { Json } from "../key/canonical.ts"
+import { openStore, type Manifest, type Store } from "../store/store.ts"
+
+export interface OutputView {
+  readonly port: string
+  readonly type: string
+  readonly bytes: number
+}
+
+export interface NodeView {
+  readonly record: NodeRecord
+  /** Params after defaults, from the manifest; null when the node has no complete cache entry. */
+  readonly params: { readonly [k: string]: Json } | null
+  /** Seconds the cached computation took when it ran (cached nodes report 0 in the record). */
+  readonly computeSeconds: number | null
+  readonly computedAt: string | null
+  readonly outputs: readonly OutputView[]
+}
+
+/** One decoded metrics artifact: output `port` of node `node`. */
+export interface MetricsEntry {
+  readonly node: string
+  readonly kind: string
+  readonly port: string
+  readonly metrics: Metrics
+}
+
+export interface ImageFile {
+  /** Relative to the run dir, "/"-separated, e.g. "grid/grid.png". */
+  readonly path: string
+  /** First path segment: the node that produced it (the executor copies files to <node>/<name>). */
+  readonly node: string
+  readonly bytes: Uint8Array
+}
+
+export interface ReportData {
+  readonly record: RunRecord
+  readonly runDir: string
+  readonly nodes: readonly NodeView[]
+  readonly edges: readonly RunEdge[]
+  readonly metrics: readonly MetricsEntry[]
+  readonly images: readonly ImageFile[]
+  /** Other files in the run dir (besides run.json and report.html), relative paths. */
+  readonly otherFiles: readonly string[]
+  readonly warnings: readonly string[]
+}
+
+/** Images larger than this are listed, not embedded (keeps report.html openable). */
+export const MAX_EMBED_BYTES = 8 * 1024 * 1024
+
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+
+/** Files under `dir`, relative and "/"-separated, sorted. */
+export const listFiles = (dir: string): string[] => {
+  if (!existsSync(dir)) return []
+  const walk = (d: string): string[] =>
+    readdirSync(d, { withFileTypes: true }).flatMap((e) => {
+      const p = join(d, e.name)
+      return e.isDirectory() ? walk(p) : e.isFile() ? [relative(dir, p).split("\\").join("/")] : []
+    })
+  return walk(dir).sort()
+}
+
+const REPORT_FILES = new Set(["run.json", "report.html"])
+
+/**
+ * Edges from the record when it has them; otherwise recovered by matching each manifest's input
+ * content digests with the output digests of the other recorded nodes (older records).
+ */
+export const edgesOf = (record: RunRecord, manifests: ReadonlyMap<string, Manifest>): RunEdge[] => {
+  const ids = new Set(record.nodes.map((n) => n.id))
+  if (record.edges !== undefined) return record.edges.filter((e) => ids.has(e.from) && ids.has(e.to))
+  const producer = new Map<string, { node: string; port: string }>()
+  for (const n of record.nodes) for (const [port, d] of Object.entries(n.outputs)) producer.set(d, { node: n.id, port })
+  const edges: RunEdge[] = []
+  for (const n of record.nodes) {
+    const m = manifests.get(n.id)
+    if (m === undefined) continue
+    for (const [input, digest] of Object.entries(m.components.inputs)) {
+      const from = producer.get(digest)
+      if (from !== undefined && from.node !== n.id) edges.push({ from: from.node, output: from.port, to: n.id, input })
+    }
+  }
+  return edges
+}
+
+const decodeMetrics = (store: Store, digest: string): Metrics => MetricsType.decode(tableFromIPC(store.readObject(digest)))
+
+/** Gathers a run's report data; `cacheDir` is the artifact store the run used. */
+export const loadReportData = (runDir: string, record: RunRecord, cacheDir: string): ReportData => {
+  const warnings: string[] = []
+  const store = existsSync(cacheDir) ? openStore(cacheDir) : undefined
+  if (store === undefined) warnings.push(`cache ${cacheDir} not found: params and metrics are unavailable`)
+  const manifests = new Map<string, Manifest>()
+  for (const n of record.nodes) {
+    if (n.key === null || store === undefined) continue
+    const m = store.readManifest(n.key)
+    if (m !== undefined) manifests.set(n.id, m)
+    else if (n.status === "cached" || n.status === "ran") warnings.push(`${n.id}: cache entry ${n.key.slice(0, 12)} is gone (gc?)`)
+  }
+  const nodes: NodeView[] = record.nodes.map((n) => {
+    const m = manifests.get(n.id)
+    return {
+      record: n,
+      params: m?.components.params ?? null,
+      computeSeconds: m?.seconds ?? null,
+      computedAt: m?.created ?? null,
+      outputs: m === undefined ? [] : Object.entries(m.outputs).map(([port, o]) => ({ port, type: o.type, bytes: o.bytes })),
+    }
+  })
+  const metrics: MetricsEntry[] = []
+  for (const n of record.nodes) {
+    const m = manifests.get(n.id)
+    if (m === undefined || store === undefined) continue
+    for (const [port, o] of Object.entries(m.outputs)) {
+      if (o.type !== MetricsType.name) continue
+      try {
+        metrics.push({ node: n.id, kind: n.kind, port, metrics: decodeMetrics(store, o.digest) })
+      } catch (e) {
+        warnings.push(`${n.id}.${port}: cannot read metrics: ${messageOf(e)}`)
+      }
+    }
+  }
+  const files = listFiles(runDir).filter((f) => !REPORT_FILES.has(f))
+  const images: ImageFile[] = []
+  const otherFiles: string[] = []
+  for (const f of files) {
+    const size = statSync(join(runDir, f)).size
+    if (!f.toLowerCase().endsWith(".png") || size > MAX_EMBED_BYTES) {
+      otherFiles.push(f)
+      if (size > MAX_EMBED_BYTES) warnings.push(`${f}: ${(size / 2 ** 20).toFixed(1)} MiB, too large to embed`)
+      continue
+    }
+    images.push({ path: f, node: f.includes("/") ? f.slice(0, f.indexOf("/")) : "", bytes: readFileSync(join(runDir, f)) })
+  }
+  return { record, runDir, nodes, edges: edgesOf(record, manifests), metrics, images, otherFiles, warnings }
+}
