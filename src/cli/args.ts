@@ -41,6 +41,8 @@ export interface Command {
   readonly summary: string
   readonly options: Options
   readonly positionals: number
+  /** When true, `positionals` is a minimum (e.g. `pipe compare RUN RUN...`). */
+  readonly variadic?: boolean
   readonly help: string
 }
 
@@ -109,6 +111,25 @@ ${DIR_HELP}`,
                      or png (image batches and datasets: a grid)
 ${OVERRIDE_HELP}\n${DIR_HELP}`,
   },
+  report: {
+    usage: "pipe report RUN",
+    summary: "regenerate runs/RUN/report.html (RUN: run id, unique prefix, \"last\" or run dir)",
+    options: { ...dirs },
+    positionals: 1,
+    help: DIR_HELP,
+  },
+  compare: {
+    usage: "pipe compare RUN [RUN...] [--html FILE] [--json] [--all]",
+    summary: "metrics of several runs side by side",
+    options: { ...dirs, html: { type: "string" }, json: { type: "boolean" }, all: { type: "boolean" } },
+    positionals: 1,
+    variadic: true,
+    help: `  --html FILE        also write an HTML page with the table and plots across runs
+  --json             print {"columns", "rows"} instead of the text table
+  --all              include the class histogram columns (class_0..class_9)
+RUN is a run id, a unique prefix of one, "last", or a run directory.
+${DIR_HELP}`,
+  },
   schema: {
     usage: "pipe schema [--out FILE] [--check]",
     summary: "generate schema/pipeline.schema.json from the node registry",
@@ -136,7 +157,7 @@ export type Values = Record<string, string | boolean | string[] | undefined>
 export const parseCommand = (c: Command, argv: readonly string[]): { values: Values; positionals: string[] } => {
   try {
     const { values, positionals } = parseArgs({ args: [...argv], options: c.options, allowPositionals: true, strict: true })
-    if (values.help !== true && positionals.length !== c.positionals)
+    if (values.help !== true && (c.variadic === true ? positionals.length < c.positionals : positionals.length !== c.positionals))
       throw new UsageError(`expected ${c.positionals} argument${c.positionals === 1 ? "" : "s"}, got ${positionals.length}: ${c.usage}`)
     return { values: values as Values, positionals }
   } catch (e) {

@@ -35,6 +35,8 @@ const HANDLERS: Readonly<Record<string, () => Promise<Handler>>> = {
   ls: async () => (await import("./cache-cmds.ts")).lsCommand,
   gc: async () => (await import("./cache-cmds.ts")).gcCommand,
   export: async () => (await import("./export.ts")).exportCommand,
+  report: async () => (await import("./report.ts")).reportCommand,
+  compare: async () => (await import("./report.ts")).compareCommand,
   schema: async () => schemaCommand,
 }
 
