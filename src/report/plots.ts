@@ -32,7 +32,7 @@ const logIfWide = (values: readonly number[]): "log" | "linear" => {
 }
 
 /** A log scale has no zero; a linear one should not be forced to include it (losses, FLDs). */
-const scaleOf = (values: readonly number[]) => (logIfWide(values) === "log" ? { type: "log" as const } : { type: "linear" as const, zero: false })
+export const scaleOf = (values: readonly number[]) => (logIfWide(values) === "log" ? { type: "log" as const } : { type: "linear" as const, zero: false })
 
 /** Every index 0, s, 2s, ... plus the last, so at most about `max` rows survive. */
 export const strideIndices = (n: number, max: number): number[] => {
