@@ -4,7 +4,7 @@
 // hundreds of internal modules load at native speed (hooked loading roughly triples their cost);
 // this is most of what keeps a fully cached `pipe run` fast.
 const preload = Promise.all(
-  ["effect/Effect", "effect/Deferred", "effect/Semaphore", "effect/Exit", "effect/Cause", "effect/Data", "yaml", "ajv"].map(
+  ["effect/Effect", "effect/Deferred", "effect/Semaphore", "effect/Exit", "effect/Cause", "effect/Data", "yaml"].map(
     (m) => import(m),
   ),
 )

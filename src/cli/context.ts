@@ -4,7 +4,8 @@ import { existsSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { type PathDigester, makePathDigester } from "../key/path-digest.ts"
 import { loadRegistry, type Registry } from "../registry/registry.ts"
-import { loadPipeline, type Pipeline } from "../pipeline/load.ts"
+import type { Pipeline } from "../pipeline/load.ts"
+import { loadPipelineMemo } from "../pipeline/memo.ts"
 import { openStore, type Store } from "../store/store.ts"
 
 export interface DirFlags {
@@ -75,7 +76,8 @@ export const loadFor = (
   opts: { profile?: string | undefined; sets?: readonly string[] | undefined },
   cwd: string,
 ): Pipeline =>
-  loadPipeline(file, {
+  loadPipelineMemo(file, {
+    memoDir: join(project.dirs.cache, "memo", "pipelines"),
     root: project.dirs.root,
     registry: project.registry,
     cwd,

@@ -1,10 +1,15 @@
 // Turns ajv errors into located, human diagnostics ("unknown param", "did you mean", ...).
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv"
+import { createRequire } from "node:module"
+import type { Ajv, ErrorObject, ValidateFunction } from "ajv"
 import type { Diagnostic, SourcePos } from "../errors.ts"
 import type { JsonSchema } from "../registry/registry.ts"
 
+// ajv (CommonJS) is required lazily: a memoised validation (src/pipeline/memo.ts) never needs it.
+const require = createRequire(import.meta.url)
+
 export const makeAjv = (): Ajv => {
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, logger: false })
+  const { Ajv: AjvClass } = require("ajv") as typeof import("ajv")
+  const ajv = new AjvClass({ allErrors: true, useDefaults: true, strict: false, logger: false })
   // Path params are plain strings to ajv; containment and existence are checked by the loader.
   ajv.addFormat("path", true)
   return ajv

@@ -49,7 +49,13 @@ t.test("canonical JSON ignores key order and -0; rejects non-JSON", (t) => {
   t.end()
 })
 
-const base = { kind: "k", codeVersion: "c", pathNames: [], inputs: { a: "d1" }, paths: {} }
+const base: { kind: string; codeVersion: string; pathNames: string[]; inputs: Record<string, string>; paths: Record<string, string> } = {
+  kind: "k",
+  codeVersion: "c",
+  pathNames: [],
+  inputs: { a: "d1" },
+  paths: {},
+}
 
 t.test("changing any param, input digest, kind or code version changes the key", (t) => {
   const params = fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), jsonValue, { minKeys: 1, maxKeys: 5 })

@@ -6,11 +6,9 @@ import { generateSchemaText } from "../../src/pipeline/schema-file.ts"
 import { kindFiles } from "../../src/registry/registry.ts"
 import { FIXTURE, REPO } from "./helpers.ts"
 
-t.test("checked-in pipeline schema is up to date with nodes/", async (t) => {
-  if (kindFiles(join(REPO, "nodes")).length === 0) {
-    t.skip("nodes/ has no node kinds yet: nothing to generate the schema from")
-    return
-  }
+const noKinds = kindFiles(join(REPO, "nodes")).length === 0
+
+t.test("checked-in pipeline schema is up to date with nodes/", { skip: noKinds ? "nodes/ has no node kinds yet: nothing to generate the schema from" : false }, async (t) => {
   const file = join(REPO, "schema/pipeline.schema.json")
   const { text } = await generateSchemaText(REPO, join(REPO, "nodes"))
   t.ok(existsSync(file), "schema/pipeline.schema.json exists")

@@ -11,7 +11,7 @@ import { FIXTURE } from "./helpers.ts"
 const registry = await loadRegistry({ root: FIXTURE, nodesDir: join(FIXTURE, "nodes") })
 
 /** Writes `files` into a fresh project dir (root) and validates `main`; returns the error lines. */
-const errorsOf = (t: Tap.Test, files: Record<string, string>, main: string, opts: { profile?: string; sets?: string[] } = {}): string[] => {
+const errorsOf = (t: { teardown: (fn: () => void) => void }, files: Record<string, string>, main: string, opts: { profile?: string; sets?: string[] } = {}): string[] => {
   const root = mkdtempSync(join(tmpdir(), "pipe-validate-"))
   t.teardown(() => rmSync(root, { recursive: true, force: true }))
   for (const [name, text] of Object.entries(files)) {
@@ -25,9 +25,6 @@ const errorsOf = (t: Tap.Test, files: Record<string, string>, main: string, opts
     if (e instanceof InvalidPipeline) return e.diagnostics.map(formatDiagnostic)
     throw e
   }
-}
-declare namespace Tap {
-  type Test = Parameters<Parameters<typeof t.test>[1]>[0]
 }
 
 t.test("unknown kind, bad param type and a cycle: three located errors", (t) => {
