@@ -1,0 +1,204 @@
+import t from "tap"
+import fc from "fast-check"
+import * as tf from "@tensorflow/tfjs"
+import { WeightsType } from "../../../src/artifacts/index.ts"
+import { selectBackend } from "../../../src/ml/backend/index.ts"
+import { ddpmTrainingBatch, rfTrainingBatch } from "../../../src/ml/diffusion.ts"
+import { createLatentMlp, createUNet, disposeModel, type Model, type UNetConfig } from "../../../src/ml/nn/index.ts"
+import { Rng } from "../../../src/ml/random.ts"
+import { linearDefaults, makeSchedule } from "../../../src/ml/schedules.ts"
+import {
+  batchesPerEpoch, type DiffusionMeta, effectiveBatch, emaDecayAt, readDiffusionMeta, type TrainOptions, trainDiffusion,
+  type TrainingSet, withDiffusionMeta,
+} from "../../../src/ml/training/diffusion.ts"
+
+// The fastest backend available (pipe-native when built): tfjs-cpu's Conv2DBackpropFilter takes
+// seconds even for this tiny U-Net. Results are compared within one backend only.
+await selectBackend()
+
+const tinyUNet: UNetConfig = {
+  inChannels: 1, outChannels: 1, baseChannels: 8, channelMults: [1, 2], resBlocksPerLevel: 1,
+  attentionResolutions: [], dropout: 0, timeEmbedDim: 16, imageSize: 8,
+}
+
+/** n fixed 8x8 "images" in [-1, 1]: a bright square at a per-item position. */
+const squares = (n: number): TrainingSet => {
+  const data = new Float32Array(n * 64).fill(-1)
+  for (let i = 0; i < n; i++) for (let y = 0; y < 4; y++) for (let x = 0; x < 4; x++) data[i * 64 + (y + (i % 4)) * 8 + x + (i % 3)] = 1
+  return {
+    count: n,
+    itemShape: [8, 8, 1],
+    rows: (idx) => {
+      const out = new Float32Array(idx.length * 64)
+      for (let k = 0; k < idx.length; k++) out.set(data.subarray(idx[k]! * 64, (idx[k]! + 1) * 64), k * 64)
+      return out
+    },
+  }
+}
+
+const gaussians = (n: number, dim: number): TrainingSet => {
+  const data = new Rng(11).normals(n * dim)
+  for (let i = 0; i < data.length; i++) data[i] = 0.5 * data[i]! + (i % dim === 0 ? 1 : -1)
+  return {
+    count: n,
+    itemShape: [dim],
+    rows: (idx) => {
+      const out = new Float32Array(idx.length * dim)
+      for (let k = 0; k < idx.length; k++) out.set(data.subarray(idx[k]! * dim, (idx[k]! + 1) * dim), k * dim)
+      return out
+    },
+  }
+}
+
+const schedule = makeSchedule(linearDefaults)
+const ddpmOpts: TrainOptions = {
+  process: { objective: "ddpm", schedule: linearDefaults }, steps: 40, batchSize: 8, lr: 3e-3, warmupSteps: 0, clipNorm: 1, emaDecay: 0.9, seed: 3,
+}
+
+/** ε-MSE on a fixed batch with fixed t and noise: the same numbers before and after training. */
+const fixedDdpmLoss = (model: Model, set: TrainingSet): number =>
+  tf.tidy(() => {
+    const x0 = tf.tensor(set.rows(Array.from({ length: set.count }, (_, i) => i)), [set.count, ...set.itemShape])
+    let total = 0
+    for (let r = 0; r < 4; r++) {
+      const b = ddpmTrainingBatch(schedule, x0, new Rng(100 + r))
+      total += model.apply(b.xt, tf.tensor1d(b.modelTime)).sub(b.target).square().mean().dataSync()[0]!
+    }
+    return total / 4
+  })
+
+t.test("a tiny U-Net trained for a few ddpm steps lowers the ε-loss on fixed data (and the model ends on EMA weights)", (t) => {
+  const set = squares(8)
+  const model = createUNet(tinyUNet, 1)
+  const before = fixedDdpmLoss(model, set)
+  const out = trainDiffusion(model, set, ddpmOpts)
+  t.ok(out.ok)
+  const after = fixedDdpmLoss(model, set)
+  t.ok(before > 0.5, `untrained loss ${before} is about E[ε²] = 1`)
+  t.ok(after < 0.75 * before, `loss ${before} -> ${after}`)
+  if (out.ok) {
+    t.equal(out.steps, 40)
+    t.equal(out.history.every, 1)
+    t.equal(out.history.rows.length, 40)
+    t.same(out.history.rows.map((r) => r[0]), Array.from({ length: 40 }, (_, i) => i + 1))
+    // The saved weights are the model's current (EMA) values.
+    const w = out.weights.variables.find((v) => v.name === "conv_out.weight")!
+    t.same(Array.from(w.values), Array.from(model.variables.get("conv_out.weight")!.dataSync()))
+  }
+  disposeModel(model)
+  t.end()
+})
+
+t.test("rectified flow on a latent MLP lowers the velocity loss", (t) => {
+  const set = gaussians(64, 4)
+  const model = createLatentMlp({ inDim: 4, timeEmbedDim: 8, hidden: [32, 32] }, 2)
+  const velLoss = (): number =>
+    tf.tidy(() => {
+      const x1 = tf.tensor(set.rows(Array.from({ length: 64 }, (_, i) => i)), [64, 4])
+      const b = rfTrainingBatch(x1, { kind: "uniform" }, new Rng(5))
+      return model.apply(b.xt, tf.tensor1d(b.modelTime)).sub(b.target).square().mean().dataSync()[0]!
+    })
+  const before = velLoss()
+  const out = trainDiffusion(model, set, { ...ddpmOpts, process: { objective: "rectified-flow", tSampling: { kind: "logit-normal", mean: 0, std: 1 } }, steps: 60, batchSize: 32, lr: 1e-2, emaDecay: 0.5 })
+  t.ok(out.ok)
+  const after = velLoss()
+  t.ok(after < 0.7 * before, `velocity loss ${before} -> ${after}`)
+  disposeModel(model)
+  t.end()
+})
+
+t.test("same seed, same weight bytes; another seed differs; no tensors leak per step", (t) => {
+  const set = squares(6)
+  const run = (seed: number, steps = 5): { weights: Float32Array[]; left: number } => {
+    const model = createUNet({ ...tinyUNet, dropout: 0.1 }, 4)
+    const before = tf.memory().numTensors
+    const out = trainDiffusion(model, set, { ...ddpmOpts, steps, batchSize: 4, warmupSteps: 2, seed })
+    const left = tf.memory().numTensors - before
+    disposeModel(model)
+    return { weights: out.ok ? out.weights.variables.map((v) => v.values) : [], left }
+  }
+  // Adam and Ema leave a constant number of tensor handles behind (tf.variable(initial) keeps
+  // `initial` registered, src/ml/nn/optim.ts); what must not grow is the count per step.
+  t.equal(run(7, 2).left, run(7, 6).left, "2 steps and 6 steps leave the same tensors behind")
+  const a = run(7).weights
+  const b = run(7).weights
+  const c = run(8).weights
+  t.equal(a.length, b.length)
+  t.ok(a.length > 0)
+  t.ok(a.every((v, i) => Buffer.from(v.buffer, v.byteOffset, v.byteLength).equals(Buffer.from(b[i]!.buffer, b[i]!.byteOffset, b[i]!.byteLength))), "bit-identical")
+  t.notOk(a.every((v, i) => v.every((x, j) => x === c[i]![j])), "seed 8 trains differently")
+  t.end()
+})
+
+t.test("a non-finite loss stops at the step it appears; interruption stops before a step", (t) => {
+  const v = tf.variable(tf.scalar(1), true)
+  const bad: Model = { architecture: "bad", config: {}, variables: new Map([["p", v]]), apply: (x) => x.mul(v).div(0) }
+  const out = trainDiffusion(bad, squares(4), { ...ddpmOpts, steps: 5 })
+  t.same(out.ok ? null : out, { ok: false, reason: "non-finite", step: 1, loss: Number.POSITIVE_INFINITY })
+  let calls = 0
+  const progress: number[] = []
+  const model = createLatentMlp({ inDim: 4, timeEmbedDim: 8, hidden: [8] }, 0)
+  const stopped = trainDiffusion(model, gaussians(8, 4), { ...ddpmOpts, steps: 10, batchSize: 4 }, {
+    interrupted: () => ++calls > 3,
+    onStep: (r) => progress.push(r.epoch),
+  })
+  t.same(stopped, { ok: false, reason: "interrupted", step: 4 })
+  t.same(progress, [1, 1, 2], "two batches per epoch of 8 at batch 4")
+  v.dispose()
+  disposeModel(model)
+  t.end()
+})
+
+t.test("loss history keeps about 500 rows and always the last step", (t) => {
+  const model = createLatentMlp({ inDim: 2, timeEmbedDim: 4, hidden: [4] }, 0)
+  const out = trainDiffusion(model, gaussians(4, 2), { ...ddpmOpts, steps: 1003, batchSize: 4, lr: 1e-3 })
+  t.ok(out.ok)
+  if (out.ok) {
+    t.equal(out.history.every, 3)
+    t.equal(out.history.rows.length, 335) // 334 multiples of 3 up to 1002, plus step 1003
+    t.equal(out.history.rows.at(-1)![0], 1003)
+    t.ok(out.history.rows.every(([, l, s]) => Number.isFinite(l) && Number.isFinite(s)))
+  }
+  disposeModel(model)
+  t.end()
+})
+
+t.test("EMA warm-up and batching arithmetic", (t) => {
+  t.equal(emaDecayAt(1, 0.999), 2 / 11)
+  t.equal(emaDecayAt(1e6, 0.999), 0.999)
+  t.doesNotThrow(() =>
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1e6 }), fc.double({ min: 0, max: 1, noNaN: true }), (step, d) => {
+        const e = emaDecayAt(step, d)
+        return e <= d && e >= 0 && e <= emaDecayAt(step + 1, d)
+      }),
+    ),
+  )
+  t.doesNotThrow(() =>
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 1e5 }), fc.integer({ min: 1, max: 1024 }), (n, b) => {
+        const B = effectiveBatch(n, b)
+        const k = batchesPerEpoch(n, b)
+        return B >= 1 && B <= n && k * B <= n && (k + 1) * B > n
+      }),
+    ),
+  )
+  t.end()
+})
+
+t.test("diffusion metadata survives the Weights codec; foreign weights are refused with a reason", (t) => {
+  const model = createLatentMlp({ inDim: 3, timeEmbedDim: 4, hidden: [4] }, 0)
+  const out = trainDiffusion(model, gaussians(4, 3), { ...ddpmOpts, steps: 1, batchSize: 4 })
+  disposeModel(model)
+  if (!out.ok) return t.fail("training failed")
+  const meta: DiffusionMeta = {
+    objective: "ddpm", space: "latent", itemShape: [3], schedule: { ...linearDefaults, T: 50 },
+    latent: { mean: [0.1, Math.fround(0.2), -3], std: [1, 2, Math.fround(0.3)] },
+  }
+  const back = WeightsType.decode(WeightsType.encode(withDiffusionMeta(out.weights, meta)))
+  t.same(readDiffusionMeta(back), meta)
+  t.equal(back.config.inDim, 3, "the architecture config is kept beside it")
+  t.match(readDiffusionMeta(out.weights), /no diffusion metadata/)
+  t.match(readDiffusionMeta(withDiffusionMeta(out.weights, { ...meta, latent: { mean: [0], std: [1] } })), /mean\/std of length 3/)
+  t.end()
+})
