@@ -125,18 +125,19 @@ void group_norm(const float* x, const float* gamma, const float* beta, float* y,
       const float* xb = x + (int64_t)bi * hw * c;
       float* yb = y + (int64_t)bi * hw * c;
       gn_stats(xb, hw, c, g, eps, sum_c.data(), mean.data(), rstd.data());
-      // y = x * scale + shift with scale = gamma * rstd, shift = beta - mean * scale
+      // y = (x - mean) * scale + beta with scale = gamma * rstd. Not x * scale + (beta - mean * scale):
+      // that cancels catastrophically when |mean| >> std.
       for (int ci = 0; ci < c; ci++) {
         scale[ci] = gamma[ci] * rstd[ci / cg];
-        shift[ci] = beta[ci] - (float)mean[ci / cg] * scale[ci];
+        shift[ci] = (float)mean[ci / cg];
       }
       for (int p = 0; p < hw; p++) {
         const float* xr = xb + (int64_t)p * c;
         float* yr = yb + (int64_t)p * c;
         for (int ci = 0; ci < c; ci += 16) {
           const __mmask16 m = tail_mask(c - ci);
-          __m512 v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, xr + ci), _mm512_maskz_loadu_ps(m, &scale[ci]),
-                                     _mm512_maskz_loadu_ps(m, &shift[ci]));
+          __m512 v = _mm512_fmadd_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, xr + ci), _mm512_maskz_loadu_ps(m, &shift[ci])),
+                                     _mm512_maskz_loadu_ps(m, &scale[ci]), _mm512_maskz_loadu_ps(m, beta + ci));
           if (silu_after) v = _mm512_mul_ps(v, sigmoid16(v));
           _mm512_mask_storeu_ps(yr + ci, m, v);
         }
@@ -169,7 +170,6 @@ void group_norm_grad(const float* dy, const float* x, const float* gamma, const 
         meanc[ci] = (float)mean[ci / cg];
         rstdc[ci] = rstd[ci / cg];
         scale[ci] = gamma[ci] * rstdc[ci];
-        shift[ci] = beta[ci] - meanc[ci] * scale[ci];
       }
       std::fill(s_dn.begin(), s_dn.end(), 0.0f);
       std::fill(s_dnx.begin(), s_dnx.end(), 0.0f);
@@ -183,7 +183,8 @@ void group_norm_grad(const float* dy, const float* x, const float* gamma, const 
           const __m512 xv = _mm512_maskz_loadu_ps(m, xr + ci);
           __m512 gv = _mm512_maskz_loadu_ps(m, dr + ci);
           if (silu_after) {
-            const __m512 yv = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(m, &scale[ci]), _mm512_maskz_loadu_ps(m, &shift[ci]));
+            const __m512 yv = _mm512_fmadd_ps(_mm512_sub_ps(xv, _mm512_maskz_loadu_ps(m, &meanc[ci])),
+                                              _mm512_maskz_loadu_ps(m, &scale[ci]), _mm512_maskz_loadu_ps(m, beta + ci));
             const __m512 s = sigmoid16(yv);
             const __m512 one = _mm512_set1_ps(1.0f);
             gv = _mm512_mul_ps(gv, _mm512_mul_ps(s, _mm512_fmadd_ps(yv, _mm512_sub_ps(one, s), one)));

@@ -2,7 +2,8 @@
 // applies them. Shapes: images NHWC [B, H, W, C]; conv filters [kh, kw, cin, cout] (tfjs layout).
 import * as tf from "@tensorflow/tfjs"
 import type { Rng } from "../random.ts"
-import { groupNorm, silu, upsampleNearest2x } from "./ops.ts"
+import * as K from "../backend/kernel-names.ts"
+import { groupNorm, hasFused, silu, upsampleNearest2x } from "./ops.ts"
 import { type ParamBuilder, torchDefaultBound } from "./params.ts"
 
 // ---- Linear ------------------------------------------------------------------------------------
@@ -45,8 +46,10 @@ export const conv2dParams = (
  */
 export const conv2d = (p: Conv2dParams, x: tf.Tensor4D, extraBias?: tf.Tensor4D): tf.Tensor4D =>
   tf.tidy(() => {
-    const bias = extraBias === undefined ? p.bias : extraBias.add(p.bias)
-    return tf.fused.conv2d({ x, filter: p.weight as tf.Tensor4D, bias, strides: p.stride, pad: p.padding })
+    const conv = (bias: tf.Tensor) => tf.fused.conv2d({ x, filter: p.weight as tf.Tensor4D, bias, strides: p.stride, pad: p.padding })
+    if (extraBias === undefined) return conv(p.bias)
+    // pipe-native's FusedConv2D takes a [B,1,1,C] bias (one pass); wasm's accepts only rank 1.
+    return hasFused(K.GROUP_NORM) ? conv(extraBias.add(p.bias)) : conv(p.bias).add(extraBias)
   })
 
 // ---- GroupNorm ---------------------------------------------------------------------------------
@@ -77,6 +80,14 @@ export const sinusoidalEmbedding = (t: tf.Tensor1D, dim: number): tf.Tensor2D =>
     const a = t.toFloat().reshape([-1, 1]).mul(tf.tensor2d(freqs, [1, half]))
     return tf.concat([tf.sin(a), tf.cos(a)], 1) as tf.Tensor2D
   })
+
+// ---- Class embedding ---------------------------------------------------------------------------
+/**
+ * Rows of `table` [numRows, D] for integer ids [B], as oneHot(ids) @ table: same values as tf.gather,
+ * but its gradient is a matmul, which every backend has (wasm lacks gather's UnsortedSegmentSum).
+ */
+export const classEmbedding = (table: tf.Tensor, ids: tf.Tensor1D, numRows: number): tf.Tensor2D =>
+  tf.tidy(() => tf.oneHot(ids.toInt(), numRows).toFloat().matMul(table as tf.Tensor2D) as tf.Tensor2D)
 
 // ---- Dropout -----------------------------------------------------------------------------------
 /** Inverted dropout with a mask drawn from `rng`; identity unless training with p > 0. */

@@ -2,7 +2,7 @@
 // referenceMlpConfig is the peer's LatentMLP (82,448 parameters).
 import * as tf from "@tensorflow/tfjs"
 import { Rng } from "../random.ts"
-import { type LinearParams, linear, linearParams, silu, sinusoidalEmbedding } from "./layers.ts"
+import { type LinearParams, classEmbedding, linear, linearParams, silu, sinusoidalEmbedding } from "./layers.ts"
 import { type Model, configRecord, intArrayField, intField, optionalIntField, registerArchitecture } from "./model.ts"
 import { ParamBuilder } from "./params.ts"
 
@@ -31,7 +31,7 @@ export const createLatentMlp = (config: LatentMlpConfig, seed: number): Model<La
         let te = sinusoidalEmbedding(t, config.timeEmbedDim)
         if (classEmb !== null) {
           const ids = opts.labels ?? tf.fill([t.shape[0]], config.numClasses!, "int32")
-          te = te.add(tf.gather(classEmb, ids.toInt()))
+          te = te.add(classEmbedding(classEmb, ids, config.numClasses! + 1))
         }
         let h = tf.concat([x as tf.Tensor2D, te], 1)
         layers.forEach((l, i) => {

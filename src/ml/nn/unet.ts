@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs"
 import { Rng } from "../random.ts"
 import {
   type AttentionParams, type Conv2dParams, type GroupNormParams, type LinearParams, type ResBlockParams,
-  attention, attentionParams, conv2d, conv2dParams, down, downParams, groupNormLayer, groupNormParams,
+  attention, attentionParams, classEmbedding, conv2d, conv2dParams, down, downParams, groupNormLayer, groupNormParams,
   linear, linearParams, resBlock, resBlockParams, silu, sinusoidalEmbedding, up, upParams,
 } from "./layers.ts"
 import {
@@ -110,7 +110,7 @@ const embedTime = (p: UNetParams, c: UNetConfig, t: tf.Tensor1D, labels: tf.Tens
     let e = linear(p.time2, silu(linear(p.time1, sinusoidalEmbedding(t, c.timeEmbedDim))))
     if (p.classEmb !== null) {
       const ids = labels ?? tf.fill([t.shape[0]], c.numClasses!, "int32")
-      e = e.add(tf.gather(p.classEmb, ids.toInt()))
+      e = e.add(classEmbedding(p.classEmb, ids, c.numClasses! + 1))
     }
     return silu(e)
   })

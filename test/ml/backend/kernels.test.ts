@@ -1,0 +1,159 @@
+// Every kernel pipe-native supplies, checked against tfjs `cpu` on random shapes (fast-check):
+// relative error max|native - cpu| / max|cpu| <= 1e-4, forward and gradients, batch sizes 1..65,
+// strides 1-2, paddings 0-2, odd channel counts (tails of the 32-wide micro-kernel).
+import t from "tap"
+import fc from "fast-check"
+import * as tf from "@tensorflow/tfjs"
+import { NATIVE_BACKEND, registerNativeBackend } from "../../../src/ml/backend/native.ts"
+import { groupNorm, silu, upsampleNearest2x } from "../../../src/ml/nn/index.ts"
+import { Rng } from "../../../src/ml/random.ts"
+import * as K from "../../../src/ml/backend/kernel-names.ts"
+
+const reg = registerNativeBackend()
+if (!reg.ok) {
+  t.comment(`pipe-native unavailable, nothing to check: ${reg.reason}`)
+  t.pass("skipped")
+  process.exit(0)
+}
+await tf.setBackend("cpu")
+
+/** Runs f on a backend; returns every output flattened (f builds its inputs from plain arrays). */
+const on = (backend: string, f: () => tf.Tensor | tf.Tensor[]): Float32Array[] => {
+  tf.setBackend(backend)
+  const r = tf.tidy(() => {
+    const o = f()
+    return (Array.isArray(o) ? o : [o]).map((x) => x.dataSync().slice() as Float32Array)
+  })
+  tf.setBackend("cpu")
+  return r
+}
+export const relErr = (a: Float32Array, b: Float32Array): number => {
+  if (a.length !== b.length) return Number.POSITIVE_INFINITY
+  let d = 0, s = 0
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i]! - b[i]!))
+    s = Math.max(s, Math.abs(b[i]!))
+  }
+  return s === 0 ? d : d / s
+}
+const agree = (f: () => tf.Tensor | tf.Tensor[], tol = 1e-4): boolean => {
+  const ref = on("cpu", f), got = on(NATIVE_BACKEND, f)
+  return ref.length === got.length && ref.every((r, i) => relErr(got[i]!, r) <= tol)
+}
+const normals = (seed: number, n: number) => new Rng(seed).normals(n)
+
+const convArb = fc.record({
+  b: fc.integer({ min: 1, max: 65 }), h: fc.integer({ min: 1, max: 9 }), w: fc.integer({ min: 1, max: 9 }),
+  cin: fc.integer({ min: 1, max: 20 }), cout: fc.integer({ min: 1, max: 40 }), k: fc.constantFrom(1, 2, 3),
+  stride: fc.constantFrom(1, 2), pad: fc.constantFrom(0, 1, 2), seed: fc.nat(),
+}).filter((c) => c.h + 2 * c.pad >= c.k && c.w + 2 * c.pad >= c.k && c.b * c.h * c.w <= 2000)
+
+t.test("Conv2D / FusedConv2D (bias [C] and [B,1,1,C]) and both gradients match cpu", (t) => {
+  t.doesNotThrow(() => fc.assert(fc.property(convArb, fc.constantFrom("none", "channel", "sample"), (c, biasKind) => {
+    const xs = [c.b, c.h, c.w, c.cin] as [number, number, number, number]
+    const ws = [c.k, c.k, c.cin, c.cout] as [number, number, number, number]
+    const xv = normals(c.seed, c.b * c.h * c.w * c.cin), wv = normals(c.seed + 1, c.k * c.k * c.cin * c.cout)
+    const bv = normals(c.seed + 2, biasKind === "sample" ? c.b * c.cout : c.cout)
+    return agree(() => {
+      const x = tf.tensor4d(xv, xs), w = tf.tensor4d(wv, ws)
+      const bias = biasKind === "none" ? undefined : biasKind === "channel" ? tf.tensor1d(bv) : tf.tensor4d(bv, [c.b, 1, 1, c.cout])
+      const f = (xx: tf.Tensor, ww: tf.Tensor) => {
+        const y = tf.fused.conv2d({ x: xx as tf.Tensor4D, filter: ww as tf.Tensor4D, strides: c.stride, pad: c.pad, ...(bias === undefined ? {} : { bias }) })
+        return y.mul(tf.sin(y)).sum() as tf.Scalar // non-trivial upstream gradient
+      }
+      const [gx, gw] = tf.grads(f)([x, w])
+      return [tf.conv2d(x, w, c.stride, c.pad), tf.fused.conv2d({ x, filter: w, strides: c.stride, pad: c.pad, ...(bias === undefined ? {} : { bias }) }), gx!, gw!]
+    })
+  }), { numRuns: 40 }))
+  t.end()
+})
+
+t.test("'same' padding with stride 2 (asymmetric pads) matches cpu", (t) => {
+  t.doesNotThrow(() => fc.assert(fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 2, max: 10 }), fc.nat(), (b, hw, seed) => {
+    const xv = normals(seed, b * hw * hw * 3), wv = normals(seed + 1, 9 * 3 * 5)
+    return agree(() => {
+      const x = tf.tensor4d(xv, [b, hw, hw, 3]), w = tf.tensor4d(wv, [3, 3, 3, 5])
+      const [gx, gw] = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, 2, "same").square().sum() as tf.Scalar)([x, w])
+      return [tf.conv2d(x, w, 2, "same"), gx!, gw!]
+    })
+  }), { numRuns: 15 }))
+  t.end()
+})
+
+t.test("MatMul / BatchMatMul / _FusedMatMul with transposes, batches and bias match cpu", (t) => {
+  const arb = fc.record({
+    batch: fc.integer({ min: 1, max: 3 }), m: fc.integer({ min: 1, max: 70 }), n: fc.integer({ min: 1, max: 70 }),
+    k: fc.integer({ min: 1, max: 300 }), ta: fc.boolean(), tb: fc.boolean(), seed: fc.nat(), bcast: fc.boolean(),
+  })
+  t.doesNotThrow(() => fc.assert(fc.property(arb, (c) => {
+    const av = normals(c.seed, c.batch * c.m * c.k), bv = normals(c.seed + 1, c.batch * c.k * c.n), biasv = normals(c.seed + 2, c.n)
+    return agree(() => {
+      const a2 = tf.tensor2d(av.subarray(0, c.m * c.k), c.ta ? [c.k, c.m] : [c.m, c.k])
+      const b2 = tf.tensor2d(bv.subarray(0, c.k * c.n), c.tb ? [c.n, c.k] : [c.k, c.n])
+      const a3 = tf.tensor3d(av, c.ta ? [c.batch, c.k, c.m] : [c.batch, c.m, c.k])
+      const b3 = c.bcast ? tf.tensor3d(bv.subarray(0, c.k * c.n), c.tb ? [1, c.n, c.k] : [1, c.k, c.n]) : tf.tensor3d(bv, c.tb ? [c.batch, c.n, c.k] : [c.batch, c.k, c.n])
+      const fused = tf.fused.matMul({ a: a2, b: b2, transposeA: c.ta, transposeB: c.tb, bias: tf.tensor1d(biasv) })
+      const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.fused.matMul({ a: x as tf.Tensor2D, b: y as tf.Tensor2D, transposeA: c.ta, transposeB: c.tb, bias: tf.tensor1d(biasv) }).square().sum() as tf.Scalar)([a2, b2])
+      return [tf.matMul(a2, b2, c.ta, c.tb), tf.matMul(a3, b3, c.ta, c.tb), fused, ga!, gb!]
+    })
+  }), { numRuns: 40 }))
+  t.end()
+})
+
+t.test("fused GroupNorm(+SiLU), SiLU and nearest x2 upsampling: values and gradients match the plain-tfjs path", (t) => {
+  const arb = fc.record({
+    b: fc.integer({ min: 1, max: 65 }), hw: fc.integer({ min: 1, max: 6 }), g: fc.integer({ min: 1, max: 4 }),
+    cg: fc.integer({ min: 1, max: 9 }), fuse: fc.boolean(), seed: fc.nat(), scale: fc.constantFrom(0.1, 1, 30),
+  }).filter((c) => c.hw * c.hw * c.cg >= 8) // tinier groups make dx pure cancellation noise (it is ~0 for 2 elements)
+  t.doesNotThrow(() => fc.assert(fc.property(arb, (c) => {
+    const ch = c.g * c.cg
+    const n = c.b * c.hw * c.hw * ch
+    const xv = normals(c.seed, n).map((v) => v * c.scale + 2), gv = normals(c.seed + 1, ch), bv = normals(c.seed + 2, ch)
+    const dyv = normals(c.seed + 3, 4 * n)
+    // The cpu run takes the plain-tfjs path (no fused kernel registered there): this compares the two.
+    return agree(() => {
+      const x = tf.tensor4d(xv, [c.b, c.hw, c.hw, ch]), gamma = tf.tensor1d(gv), beta = tf.tensor1d(bv)
+      const f = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+        groupNorm(xx as tf.Tensor4D, gg as tf.Tensor1D, bb as tf.Tensor1D, { groups: c.g, silu: c.fuse }).mul(tf.tensor4d(dyv.subarray(0, n), x.shape)).sum() as tf.Scalar
+      const gs = tf.grads(f)([x, gamma, beta])
+      const up = (xx: tf.Tensor) => upsampleNearest2x(xx as tf.Tensor4D).mul(tf.tensor4d(dyv, [c.b, 2 * c.hw, 2 * c.hw, ch])).sum() as tf.Scalar
+      const sl = (xx: tf.Tensor) => silu(xx).mul(tf.tensor4d(dyv.subarray(0, n), x.shape)).sum() as tf.Scalar
+      return [groupNorm(x, gamma, beta, { groups: c.g, silu: c.fuse }), ...gs, upsampleNearest2x(x), tf.grad(up)(x), silu(x), tf.grad(sl)(x)]
+    }, 1e-4)
+  }), { numRuns: 40 }))
+  t.end()
+})
+
+t.test("Sum over contiguous axes, broadcasting Add/Sub/Mul, Concat, SplitV and Slice match cpu", (t) => {
+  const arb = fc.record({ b: fc.integer({ min: 1, max: 65 }), h: fc.integer({ min: 1, max: 8 }), c1: fc.integer({ min: 1, max: 40 }), c2: fc.integer({ min: 1, max: 40 }), seed: fc.nat() })
+  t.doesNotThrow(() => fc.assert(fc.property(arb, (c) => {
+    const n1 = c.b * c.h * c.h * c.c1
+    const av = normals(c.seed, n1), bv = normals(c.seed + 1, c.b * c.h * c.h * c.c2), rv = normals(c.seed + 2, c.c1)
+    return agree(() => {
+      const a = tf.tensor4d(av, [c.b, c.h, c.h, c.c1]), b = tf.tensor4d(bv, [c.b, c.h, c.h, c.c2]), r = tf.tensor1d(rv)
+      const cat = tf.concat([a, b], 3)
+      const [s1, s2] = tf.split(cat, [c.c1, c.c2], 3)
+      return [
+        a.sum([0, 1, 2]), a.sum([1, 2], true), a.sum(3), a.add(r), r.add(a), a.sub(r), a.mul(r), a.add(a), a.mul(a),
+        cat, s1!, s2!, cat.slice([0, 0, 0, 1], [-1, -1, -1, c.c1]), a.slice([0, 0, 0, 0], [Math.max(1, c.b - 1), -1, -1, -1]),
+      ]
+    }, 1e-5)
+  }), { numRuns: 40 }))
+  t.end()
+})
+
+t.test("PipeAdamUpdate equals the plain-tfjs Adam formula", (t) => {
+  t.doesNotThrow(() => fc.assert(fc.property(fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 1, max: 50 }), fc.nat(), (n, step, seed) => {
+    const r = new Rng(seed)
+    const p = r.normals(n), m = r.normals(n, 0.1), v = r.uniforms(n, 0, 0.01), g = r.normals(n)
+    const o = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, c1: 1 - 0.9 ** step, c2: 1 - 0.999 ** step }
+    tf.setBackend(NATIVE_BACKEND)
+    const [po, mo, vo] = tf.engine().runKernel(K.ADAM_UPDATE, { p: tf.tensor1d(p), m: tf.tensor1d(m), v: tf.tensor1d(v), g: tf.tensor1d(g) }, o as unknown as tf.NamedAttrMap) as tf.Tensor[]
+    const got = [po!, mo!, vo!].map((x) => x.dataSync() as Float32Array)
+    tf.setBackend("cpu")
+    const m1 = m.map((mi, i) => 0.9 * mi + 0.1 * g[i]!), v1 = v.map((vi, i) => 0.999 * vi + 0.001 * g[i]! ** 2)
+    const p1 = p.map((pi, i) => pi - (1e-3 * (m1[i]! / o.c1)) / (Math.sqrt(v1[i]! / o.c2) + 1e-8))
+    return relErr(got[0]!, p1) <= 1e-4 && relErr(got[1]!, m1) <= 1e-4 && relErr(got[2]!, v1) <= 1e-4
+  }), { numRuns: 20 }))
+  t.end()
+})
