@@ -12,6 +12,7 @@ import { seriesLabeller } from "./series.ts"
 
 export class RunNotFound extends Error {
   readonly _tag = "RunNotFound"
+  override readonly name = "RunNotFound"
 }
 
 /**

@@ -223,7 +223,13 @@ const isReply = (v: unknown): v is WorkerReply =>
 export const renderPlots = (specs: readonly PlotSpec[], timeoutMs = 120_000): Promise<RenderResult> => {
   if (specs.length === 0) return Promise.resolve({ plots: [], warnings: [] })
   return new Promise((resolve) => {
-    const worker = new Worker(new URL("./vega-worker.mjs", import.meta.url), { workerData: { specs: specs.map((s) => s.spec) }, execArgv: [] })
+    // No loader hooks in the worker: execArgv drops tsx's --import, and an empty NODE_OPTIONS drops
+    // hooks injected through the environment (tap's), which the worker would otherwise load again.
+    const worker = new Worker(new URL("./vega-worker.mjs", import.meta.url), {
+      workerData: { specs: specs.map((s) => s.spec) },
+      execArgv: [],
+      env: { ...process.env, NODE_OPTIONS: "" },
+    })
     const settle = (r: RenderResult): void => {
       clearTimeout(timer)
       void worker.terminate()

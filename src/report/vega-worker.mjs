@@ -1,5 +1,5 @@
 // Renders Vega-Lite specs to SVG in a worker thread. Plain JavaScript on purpose: the worker starts
-// without the tsx loader hooks (execArgv: []), so vega's few hundred modules load at native speed
+// without loader hooks (execArgv: [], NODE_OPTIONS: ""), so vega's few hundred modules load at native speed
 // (about 0.8 s instead of 3 s through the hooks). Input: workerData.specs (Vega-Lite JSON).
 // Output: one message, an array with { svg, warnings } or { error, warnings } per spec, in order.
 import { parentPort, workerData } from "node:worker_threads"

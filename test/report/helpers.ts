@@ -116,11 +116,12 @@ export const historyMetrics = (n: number): Metrics => ({
 
 /**
  * Diamond-ish run: train (history) -> two samplers x two step counts -> score nodes; a grid PNG;
- * one failed and one skipped node. `legacy` omits cache and edges from the record (old run.json).
+ * one failed and one skipped node. `legacy` omits cache and edges from the record (old run.json);
+ * `root` puts the run into an existing project dir (several runs sharing one cache).
  */
-export const makeFakeRun = (t: Teardown, opts: { legacy?: boolean; name?: string; fldScale?: number } = {}): FakeRun => {
-  const root = mkdtempSync(join(tmpdir(), "pipe-report-"))
-  t.teardown(() => rmSync(root, { recursive: true, force: true }))
+export const makeFakeRun = (t: Teardown, opts: { legacy?: boolean; name?: string; fldScale?: number; root?: string } = {}): FakeRun => {
+  const root = opts.root ?? mkdtempSync(join(tmpdir(), "pipe-report-"))
+  if (opts.root === undefined) t.teardown(() => rmSync(root, { recursive: true, force: true }))
   const cache = join(root, "cache")
   const runs = join(root, "runs")
   const id = `2025-01-01T00-00-00-000Z-${opts.name ?? "1"}`
@@ -141,7 +142,7 @@ export const makeFakeRun = (t: Teardown, opts: { legacy?: boolean; name?: string
       const fld = k * (sampler === "ddim" ? 40 / steps + 2 : 200 / steps + 3)
       const cid = `score-${sampler}-${steps}`
       nodes.push(
-        storeNode(store, runDir, { id: cid, kind: "score", status: "ran", params: { seed: 0 }, outputs: { metrics: { type: MetricsType as ArtifactType<unknown>, value: scoreMetrics(fld, steps, steps * 0.01) } } }, { images: nodes.at(-1)!.outputs.images! }),
+        storeNode(store, runDir, { id: cid, kind: "score", status: "ran", params: { seed: 0, fake: k }, outputs: { metrics: { type: MetricsType as ArtifactType<unknown>, value: scoreMetrics(fld, steps, steps * 0.01) } } }, { images: nodes.at(-1)!.outputs.images! }),
       )
       edges.push({ from: sid, output: "images", to: cid, input: "images" })
     }

@@ -1,0 +1,187 @@
+import { readFileSync, rmSync } from "node:fs"
+import { join } from "node:path"
+import fc from "fast-check"
+import t from "tap"
+import { layoutDag } from "../../src/report/dag.ts"
+import { escapeHtml } from "../../src/report/escape.ts"
+import { fmtNum, orderScalars, pngSize, smallTableHtml } from "../../src/report/html.ts"
+import { buildReport, cacheDirOf, onRunFinished, plotSpecsOf } from "../../src/report/index.ts"
+import { edgesOf, loadReportData } from "../../src/report/load.ts"
+import { isLossTable, lossPoints, MAX_POINTS, qualityPlots, qualityPoints, strideIndices } from "../../src/report/plots.ts"
+import { samplerFromAncestors, samplerFromTables } from "../../src/report/series.ts"
+import { gridPng, makeFakeRun } from "./helpers.ts"
+
+const count = (s: string, needle: string): number => s.split(needle).length - 1
+
+t.test("report.html: header, DAG, params, metrics tables, vega plots and embedded grid", async (t) => {
+  const run = makeFakeRun(t)
+  const html = await buildReport(run.runDir, run.record, run.cache)
+  // Header, escaped.
+  t.match(html, /<h1>test &lt;pipeline&gt;<\/h1>/)
+  t.match(html, /<th>profile<\/th><td>smoke<\/td>/)
+  t.match(html, /<code>train\.steps=200<\/code>/)
+  t.match(html, /fake backend note/)
+  t.match(html, /class="status-failed">failed</)
+  // DAG: one box per recorded node, status classes, an edge per recorded edge.
+  t.equal(count(html, '<g class="node '), 12)
+  t.equal(count(html, '<g class="node failed">'), 1)
+  t.equal(count(html, '<g class="node skipped">'), 1)
+  t.equal(count(html, 'marker-end="url(#arrow)"'), run.record.edges!.length)
+  // Params come from the manifests; failed nodes have none, and their error is escaped.
+  t.match(html, /sampler=<b>ddpm<\/b>/)
+  t.match(html, /lr=<b>0\.001<\/b>/)
+  t.match(html, /NaN &lt;b&gt;loss&lt;\/b&gt; at step 3/)
+  t.notMatch(html, /<b>loss<\/b>/)
+  t.match(html, /0 \(computed in 1\.50 s\)/, "cached node shows its original compute time")
+  // Scalars table across the four score nodes: fld of ddim@10 = 40/10 + 2 = 6, PSNR infinite.
+  t.match(html, /<tr><th>score-ddim-10<\/th><td>6<\/td><td>1\.25<\/td><td>0\.9<\/td><td>64<\/td><td>10<\/td><td>0\.1<\/td><td>∞<\/td>/)
+  t.match(html, /<h3>Class histogram of samples<\/h3>/)
+  t.match(html, /<td>cosine<\/td>/, "small tables shown")
+  t.match(html, /… 190 more rows …/, "long tables elided")
+  // Plots: FLD vs steps, seconds per image vs steps, the loss curve; all vega SVG.
+  t.equal(count(html, '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1" class="marks"'), 3)
+  t.match(html, /FLD vs sampling steps/)
+  t.match(html, /real-vs-real floor 1\.25/)
+  t.match(html, /seconds per image vs sampling steps/)
+  t.match(html, /train · history/)
+  // The grid PNG byte for byte, as a data URI, captioned with its node.
+  t.ok(html.includes(`data:image/png;base64,${Buffer.from(gridPng()).toString("base64")}`))
+  t.match(html, /<figcaption><b>grid<\/b> · grid\/grid\.png/)
+  // Self-contained: no scripts, nothing fetched.
+  t.notMatch(html, /<script/i)
+  t.notMatch(html, /(src|href)="https?:/i)
+  t.notMatch(html, /<link[^>]+stylesheet/i)
+  t.notMatch(html, /Warnings<\/h2>/, "no warnings on a healthy cache")
+})
+
+t.test("onRunFinished writes runs/<id>/report.html using the cache recorded in run.json", async (t) => {
+  const run = makeFakeRun(t)
+  await onRunFinished(run.runDir, run.record)
+  const html = readFileSync(join(run.runDir, "report.html"), "utf8")
+  t.match(html, /<!doctype html>/)
+  t.match(html, /class="marks"/)
+})
+
+t.test("legacy record (no cache, no edges): default cache dir, edges recovered from manifest digests", async (t) => {
+  const run = makeFakeRun(t, { legacy: true })
+  t.equal(cacheDirOf(run.runDir, run.record), join(run.runDir, "..", "..", "cache"))
+  const data = loadReportData(run.runDir, run.record, cacheDirOf(run.runDir, run.record))
+  const pairs = (es: readonly { from: string; to: string }[]) => es.map((e) => `${e.from}->${e.to}`).sort()
+  // Failed/skipped nodes have no manifest, so their edges are the ones that cannot be recovered.
+  const withManifest = makeFakeRun(t).record.edges!.filter((e) => e.to !== "broken" && e.to !== "after")
+  t.same(pairs(data.edges), pairs(withManifest))
+  t.equal(data.metrics.length, 5, "four score nodes + the training history")
+})
+
+t.test("a missing cache or a deleted entry becomes a warning, never an exception", async (t) => {
+  const run = makeFakeRun(t)
+  rmSync(run.store.manifestPath(run.record.nodes.find((n) => n.id === "score-ddim-10")!.key!))
+  const partial = await buildReport(run.runDir, run.record, run.cache)
+  t.match(partial, /score-ddim-10: cache entry [0-9a-f]{12} is gone/)
+  t.match(partial, /class="marks"/, "the other plots still render")
+  const none = await buildReport(run.runDir, run.record, join(run.root, "nope"))
+  t.match(none, /cache .*nope not found/)
+  t.equal(count(none, '<g class="node '), 12, "DAG still drawn from the record")
+  t.match(none, /data:image\/png;base64,/, "grids still embedded")
+  t.notMatch(none, /class="marks"/, "no metrics, no plots")
+})
+
+t.test("report data: sampler labels come from the meta table, else the nearest upstream sampler param", async (t) => {
+  const run = makeFakeRun(t)
+  const data = loadReportData(run.runDir, run.record, run.cache)
+  t.equal(samplerFromAncestors("score-ddpm-50", data.nodes, data.edges), "ddpm")
+  t.equal(samplerFromAncestors("train", data.nodes, data.edges), undefined)
+  t.equal(samplerFromTables({ meta: { columns: ["key", "value"], rows: [["eta", 0], ["sampler", "ddim"]] } }), "ddim")
+  t.equal(samplerFromTables({ info: { columns: ["sampler", "steps"], rows: [["rf-euler", 10]] } }), "rf-euler")
+  t.equal(samplerFromTables({ history: { columns: ["step", "loss"], rows: [[1, 0.5]] } }), undefined)
+  const specs = plotSpecsOf(data)
+  t.same(specs.map((s) => s.id), ["quality-fld", "quality-speed", "loss-train-history-history"])
+  const points = qualityPoints(data.metrics, () => "x")
+  t.same(points.map((p) => [p.node, p.steps, p.fld]), [
+    ["score-ddim-10", 10, 6],
+    ["score-ddim-50", 50, 2.8],
+    ["score-ddpm-10", 10, 23],
+    ["score-ddpm-50", 50, 7],
+  ])
+})
+
+t.test("quality plots: floors become rules, one per distinct floor; no steps, no plot", (t) => {
+  const mk = (steps: number, fld: number, floor: number) => ({ node: `n${steps}`, series: "ddim", steps, fld, floor, secondsPerImage: null })
+  const [fld] = qualityPlots([mk(10, 5, 1), mk(20, 3, 1), mk(40, 2, 1.5)])
+  const rules = JSON.stringify(fld!.spec).match(/"rule"/g) ?? []
+  t.equal(rules.length, 1)
+  t.match(JSON.stringify(fld!.spec), /"floor":1,.*"floor":1\.5/)
+  t.same(qualityPlots([]), [])
+  t.same(qualityPoints([{ node: "a", kind: "score", port: "metrics", metrics: { scalars: { fld: 3 }, tables: {} } }], () => "s"), [], "fld without steps is not a point")
+  t.end()
+})
+
+t.test("loss tables: detected by step + *loss* columns, strided to MAX_POINTS, non-finite dropped", (t) => {
+  t.ok(isLossTable({ columns: ["step", "loss", "lr"], rows: [[1, 0.3, 0.1]] }))
+  t.ok(isLossTable({ columns: ["epoch", "step", "val_loss"], rows: [[0, 1, 0.3]] }))
+  t.notOk(isLossTable({ columns: ["epoch", "loss"], rows: [[1, 0.3]] }))
+  t.notOk(isLossTable({ columns: ["step", "loss"], rows: [] }))
+  const rows = Array.from({ length: 5000 }, (_, i) => [i, i === 7 ? Number.NaN : 1 / (i + 1), 2] as const)
+  const pts = lossPoints({ columns: ["step", "loss", "kl_loss"], rows })
+  t.ok(pts.length <= 2 * (MAX_POINTS + 1))
+  t.ok(pts.every((p) => Number.isFinite(p.value)))
+  t.equal(pts.at(-1)!.step, 4999, "last step kept")
+  t.end()
+})
+
+t.test("strideIndices: starts at 0, ends at n-1, increasing, at most max+1 entries", (t) => {
+  t.doesNotThrow(() =>
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 20000 }), fc.integer({ min: 1, max: 1000 }), (n, max) => {
+        const idx = strideIndices(n, max)
+        return idx[0] === 0 && idx.at(-1) === n - 1 && idx.length <= max + 1 && idx.every((v, i) => i === 0 || v > idx[i - 1]!)
+      }),
+    ),
+  )
+  t.end()
+})
+
+t.test("layoutDag: every edge goes to a higher rank; rows in a rank are distinct", (t) => {
+  const dag = fc.integer({ min: 1, max: 25 }).chain((n) =>
+    fc.tuple(fc.constant(n), fc.array(fc.tuple(fc.nat(n - 1), fc.nat(n - 1)), { maxLength: 60 })),
+  )
+  t.doesNotThrow(() =>
+    fc.assert(
+      fc.property(dag, ([n, pairs]) => {
+        const nodes = Array.from({ length: n }, (_, i) => ({ id: `n${i}`, kind: "k", status: "ran" as const }))
+        const edges = pairs.filter(([a, b]) => a < b).map(([a, b]) => ({ from: `n${a}`, output: "o", to: `n${b}`, input: "i" }))
+        const { place, ranks, rows } = layoutDag(nodes, edges)
+        const seen = new Set([...place.values()].map((p) => `${p.rank}:${p.row}`))
+        return (
+          place.size === n &&
+          seen.size === n &&
+          edges.every((e) => place.get(e.from)!.rank < place.get(e.to)!.rank) &&
+          [...place.values()].every((p) => p.rank < ranks && p.row < rows)
+        )
+      }),
+    ),
+  )
+  t.end()
+})
+
+t.test("formatting helpers", (t) => {
+  t.equal(fmtNum(6), "6")
+  t.equal(fmtNum(2.83456), "2.835")
+  t.equal(fmtNum(0.000123456), "1.235e-4")
+  t.equal(fmtNum(123456.7), "1.235e+5")
+  t.equal(fmtNum(Number.POSITIVE_INFINITY), "∞")
+  t.equal(fmtNum(Number.NaN), "NaN")
+  t.same(orderScalars(["zeta", "class_10", "class_2", "fld_floor", "fld", "alpha"]), ["fld", "fld_floor", "alpha", "zeta", "class_2", "class_10"])
+  t.same(pngSize(gridPng(8)), { width: 2 * 28 * 4 + 5 * 2, height: 2 * 28 * 2 + 3 * 2 })
+  t.equal(pngSize(new Uint8Array(30)), undefined)
+  t.match(smallTableHtml({ columns: ["a"], rows: Array.from({ length: 30 }, (_, i) => [i]) }, 25, 5), /… 20 more rows …/)
+  t.doesNotThrow(() => fc.assert(fc.property(fc.string(), (s) => !/[<>"']/.test(escapeHtml(s)) && escapeHtml(s).replace(/&(amp|lt|gt|quot|#39);/g, "") === s.replace(/[&<>"']/g, ""))))
+  t.end()
+})
+
+t.test("edgesOf prefers recorded edges and drops those naming unrecorded nodes", (t) => {
+  const record = makeFakeRun(t).record
+  const extra = { ...record, edges: [...record.edges!, { from: "ghost", output: "o", to: "train", input: "i" }] }
+  t.equal(edgesOf(extra, new Map()).length, record.edges!.length)
+  t.end()
+})
