@@ -1,7 +1,8 @@
 // score: judges an image batch with the trained LeNet (train-classifier): FLD against real test images
 // next to the real-vs-real floor at the same sample count, the class histogram, accuracy against
 // requested labels, pairwise MSE/PSNR/SSIM against reference images, and the batch's numeric meta
-// (steps, seconds_per_image, ...) passed through. The math is in src/ml/scoring.ts.
+// (steps, seconds_per_image, ...) passed through, as are the scalars of an optional `timing` metrics
+// input (sample-latent's, whose latents carry no meta to `decode`). The math is in src/ml/scoring.ts.
 import { Type } from "@sinclair/typebox"
 import { Effect } from "effect"
 import { defineNode, NodeError, optional } from "../src/node.ts"
@@ -30,6 +31,7 @@ export default defineNode({
     realTrain: optional(DatasetType),
     reference: optional(ImageBatchType),
     referenceDataset: optional(DatasetType),
+    timing: optional(MetricsType),
   },
   outputs: { metrics: MetricsType },
   heavy: true,
@@ -51,6 +53,7 @@ export default defineNode({
           images: inputs.images, real,
           ...(realTrain === undefined ? {} : { realTrain }),
           ...(reference === undefined ? {} : { reference }),
+          ...(inputs.timing === undefined ? {} : { passThrough: inputs.timing.scalars }),
         }, { batchSize: p.batchSize, rng }),
         catch: (e) => new NodeError(errorMessage(e), { cause: e }),
       }).pipe(Effect.ensuring(Effect.sync(() => disposeModel(model))))

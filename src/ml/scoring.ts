@@ -7,7 +7,9 @@
 // - class histogram of the judge's predictions, and accuracy against the requested labels if any;
 // - pairwise MSE, PSNR (mean of per-image PSNR, data range 1; +Infinity when every pair is identical)
 //   and SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03) against references;
-// - every numeric meta entry of the batch (steps, seconds_per_image, ...) passed through as a scalar.
+// - every numeric meta entry of the batch (steps, seconds_per_image, ...) passed through as a scalar,
+//   after any `passThrough` scalars (a latent sampler's timing metrics, since Latents carry no meta);
+//   the scores themselves take precedence over a pass-through entry of the same name.
 import type { ImageBatch, Metrics, MetricsTable } from "../artifacts/types.ts"
 import { accuracy, classHistogram } from "./metrics/classes.ts"
 import { type GaussianStats, frechetDistance, gaussianStats } from "./metrics/frechet.ts"
@@ -28,6 +30,8 @@ export interface ScoreInputs {
   readonly realTrain?: ImageSet
   /** Reference images paired with `images` (first images.count of them). */
   readonly reference?: ImageSet
+  /** Scalars to pass through, e.g. a sampler's timing metrics (seconds_per_image, steps). */
+  readonly passThrough?: Readonly<Record<string, number>>
 }
 
 export interface ScoreOptions {
@@ -100,7 +104,7 @@ export const scoreImages = (model: ClassifierModel, inputs: ScoreInputs, o: Scor
 
   const ref = featureStats(model, real, o.batchSize)
   const gen = featureStats(model, images, o.batchSize)
-  const scalars: Record<string, number> = { ...metaMetrics(images.meta).scalars }
+  const scalars: Record<string, number> = { ...inputs.passThrough, ...metaMetrics(images.meta).scalars }
   scalars.fld = frechetDistance(gen.stats, ref.stats)
   scalars.samples = images.count
   scalars.real_samples = real.count

@@ -10,6 +10,7 @@ import { Rng } from "../random.ts"
 import type { Weights } from "../../artifacts/types.ts"
 import { type Conv2dParams, type LinearParams, conv2d, conv2dParams, linear, linearParams } from "./layers.ts"
 import { type Model, configRecord, intField, loadWeights, registerArchitecture } from "./model.ts"
+import { upsampleNearest2x } from "./ops.ts"
 import { ParamBuilder } from "./params.ts"
 
 export interface ClassifierConfig {
@@ -33,12 +34,26 @@ export interface ClassifierModel extends Model<ClassifierConfig> {
 }
 
 /**
- * 2x2 max pooling, stride 2, [B, H, W, C] -> [B, H/2, W/2, C] (H, W even). tf.maxPool, whose kernel and
- * MaxPoolGrad exist on cpu, wasm and pipe-native (a copy of cpu); reshape + max computes the same
- * function but is ~7x slower on the CPU backends (its reductions transpose). test/ml/nn/classifier.test.ts
- * checks values and gradients against a direct reference on every backend available.
+ * 2x2 max pooling, stride 2, [B, H, W, C] -> [B, H/2, W/2, C] (H, W even). Forward: tf.maxPool. Gradient:
+ * dy upsampled x2 and masked to the positions equal to their window's max, which are elementwise ops
+ * with fast kernels on every backend; tfjs-cpu's MaxPoolGrad (also pipe-native's) walks TensorBuffers
+ * and took 700 ms of a 1.6 s LeNet step. Same gradient as MaxPoolGrad except on ties, where every
+ * tied maximum gets dy (MaxPoolGrad picks one); pooling before ReLU makes exact ties rare.
+ * test/ml/nn/classifier.test.ts checks values and gradients on every backend available.
  */
-export const maxPool2x2 = (x: tf.Tensor4D): tf.Tensor4D => tf.maxPool(x, 2, 2, "valid")
+export const maxPool2x2 = (x: tf.Tensor4D): tf.Tensor4D =>
+  tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, save] = args as [tf.Tensor4D, tf.GradSaveFunc]
+    const y = tf.maxPool(xi, 2, 2, "valid")
+    save([xi, y])
+    return {
+      value: y,
+      gradFunc: (dy, saved) => {
+        const [xs, ys] = saved as [tf.Tensor4D, tf.Tensor4D]
+        return tf.tidy(() => tf.equal(xs, upsampleNearest2x(ys)).cast("float32").mul(upsampleNearest2x(dy as tf.Tensor4D)))
+      },
+    }
+  })(x) as tf.Tensor4D
 
 interface ClassifierParams {
   readonly conv1: Conv2dParams

@@ -41,6 +41,7 @@ export const shiftImages = (batch: Float32Array, count: number, size: number, ch
   for (let i = 0; i < count; i++) {
     const dy = shifts[2 * i]!
     const dx = shifts[2 * i + 1]!
+    if (Math.abs(dx) >= size) continue // shifted out entirely: all zero
     for (let y = Math.max(0, dy); y < Math.min(size, size + dy); y++) {
       const from = i * row + ((y - dy) * size + Math.max(0, -dx)) * channels
       const to = i * row + (y * size + Math.max(0, dx)) * channels
