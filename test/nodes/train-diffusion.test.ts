@@ -1,0 +1,84 @@
+import t from "tap"
+import { Effect } from "effect"
+import trainDiffusion from "../../nodes/train-diffusion.ts"
+import { WeightsType } from "../../src/artifacts/index.ts"
+import type { Dataset, Latents } from "../../src/artifacts/types.ts"
+import { selectBackend } from "../../src/ml/backend/index.ts"
+import { Rng } from "../../src/ml/random.ts"
+import { readDiffusionMeta } from "../../src/ml/training/diffusion.ts"
+import type { NodeContext, ProgressEvent } from "../../src/node.ts"
+import { failNode, runNode, withDefaults } from "./data-node-helpers.ts"
+
+await selectBackend() // pipe-native when built: tfjs-cpu trains even this tiny U-Net slowly
+
+/** 8x8 uint8 images: a bright 3x3 square at a per-item position. */
+const tinyDataset = (n: number): Dataset => {
+  const images = new Uint8Array(n * 64)
+  for (let i = 0; i < n; i++) for (let y = 0; y < 3; y++) for (let x = 0; x < 3; x++) images[i * 64 + (y + (i % 5)) * 8 + x + (i % 4)] = 255
+  return { count: n, height: 8, width: 8, channels: 1, images, labels: Uint8Array.from({ length: n }, (_, i) => i % 10) }
+}
+const tinyLatents = (n: number, dim: number): Latents => ({
+  count: n, dim, values: new Rng(3).normals(n * dim), mean: Float32Array.from({ length: dim }, (_, i) => i / 3), std: Float32Array.from({ length: dim }, (_, i) => 1 + i / 7), labels: null,
+})
+const tinyUNet = { baseChannels: 8, channelMults: [1, 2], timeEmbedDim: 16 }
+
+t.test("pixel ddpm: EMA weights of a U-Net with the diffusion metadata, and a loss curve", async (t) => {
+  const { model, history } = await runNode(trainDiffusion, { dataset: tinyDataset(8) }, { ...tinyUNet, steps: 3, batchSize: 4, T: 50, schedule: "cosine" })
+  t.equal(model.architecture, "unet")
+  t.match(model.config, { baseChannels: 8, channelMults: [1, 2], imageSize: 8, inChannels: 1, timeEmbedDim: 16 })
+  t.same(readDiffusionMeta(model), { objective: "ddpm", space: "pixel", itemShape: [8, 8, 1], schedule: { kind: "cosine", T: 50, s: 0.008, maxBeta: 0.999 } })
+  t.same(history.tables.loss?.columns, ["step", "loss", "ema_loss"])
+  t.same(history.tables.loss?.rows.map((r) => r[0]), [1, 2, 3])
+  t.match(history.scalars, { steps: 3, epochs: 1.5, batch_size: 4 })
+  t.ok(Number.isFinite(history.scalars.final_loss) && history.scalars.seconds! >= 0)
+  t.end()
+})
+
+t.test("same seed, same weights bytes; epochs x batches per epoch sets the step count", async (t) => {
+  const run = () => runNode(trainDiffusion, { dataset: tinyDataset(6) }, { ...tinyUNet, epochs: 2, batchSize: 4, dropout: 0.1, seed: 5 })
+  const a = await run()
+  const b = await run()
+  t.equal(a.history.scalars.steps, 2, "6 items at batch 4: one whole batch per epoch")
+  const bytes = (w: typeof a.model) => Buffer.from(JSON.stringify(w.variables.map((v) => Array.from(v.values))))
+  t.ok(bytes(a.model).equals(bytes(b.model)))
+  t.same(WeightsType.encode(a.model).schema.metadata, WeightsType.encode(b.model).schema.metadata)
+  t.end()
+})
+
+t.test("latent rectified flow: an MLP whose metadata carries the latents' mean/std", async (t) => {
+  const z = tinyLatents(16, 4)
+  const { model } = await runNode(trainDiffusion, { latents: z }, { objective: "rectified-flow", space: "latent", tSampling: "logit-normal", mlpWidth: 16, mlpDepth: 3, steps: 4, batchSize: 8, limit: 12 })
+  t.equal(model.architecture, "latent-mlp")
+  t.same(model.config.hidden, [16, 16, 16])
+  t.equal(model.config.timeEmbedDim, 32, "the reference MLP's time embedding by default")
+  const meta = readDiffusionMeta(model)
+  if (typeof meta === "string") return t.fail(meta)
+  t.same([meta.objective, meta.space, meta.itemShape, meta.schedule], ["rectified-flow", "latent", [4], undefined])
+  t.same(Float32Array.from(meta.latent!.mean), z.mean, "mean bit-exact")
+  t.same(Float32Array.from(meta.latent!.std), z.std, "std bit-exact")
+  t.end()
+})
+
+t.test("inputs must match the space: clear errors", async (t) => {
+  const ds = tinyDataset(4)
+  const z = tinyLatents(4, 2)
+  t.match((await failNode(trainDiffusion, { latents: z }, { steps: 1 })).message, /space pixel trains on images: connect `dataset`/)
+  t.match((await failNode(trainDiffusion, { dataset: ds }, { space: "latent", steps: 1 })).message, /space latent trains on latents/)
+  t.match((await failNode(trainDiffusion, { dataset: ds, latents: z }, { steps: 1 })).message, /exactly one of `dataset`/)
+  t.match((await failNode(trainDiffusion, {}, { space: "latent", steps: 1 })).message, /connect `latents`/)
+  t.match((await failNode(trainDiffusion, { dataset: ds }, { ...tinyUNet, channelMults: [1, 1, 1, 1, 1], steps: 1 })).message, /divisible by 16/)
+  t.match((await failNode(trainDiffusion, { dataset: ds }, { baseChannels: 12, channelMults: [1], steps: 1 })).message, /multiples of 8/)
+  t.end()
+})
+
+t.test("progress per step with epoch, loss and it/s; Ctrl-C fails with 'interrupted'", async (t) => {
+  const events: ProgressEvent[] = []
+  let checks = 0
+  const ctx: NodeContext = { nodeId: "train", progress: (e) => events.push(e), log: () => {}, interrupted: () => ++checks > 2 }
+  const p = withDefaults(trainDiffusion.params, { space: "latent", mlpWidth: 8, mlpDepth: 1, steps: 5, batchSize: 2 })
+  const err = await Effect.runPromise(Effect.flip(trainDiffusion.run({ latents: tinyLatents(4, 2) }, p, ctx)))
+  t.match(err.message, /interrupted before step 3/)
+  t.same(events.map((e) => [e.phase, e.step, e.total, e.epoch]), [["train", 1, 5, 1], ["train", 2, 5, 1]])
+  t.ok(events.every((e) => Number.isFinite(e.metrics?.loss) && e.metrics?.["it/s"] !== undefined))
+  t.end()
+})
