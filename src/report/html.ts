@@ -109,7 +109,7 @@ const nodesHtml = (nodes: readonly NodeView[]): string =>
       const r = n.record
       const outs = n.outputs.map((o) => `${h(o.port)}: ${h(o.type)} (${fmtBytes(o.bytes)})`).join("<br>")
       const err = r.error !== undefined ? `<div class="error">${h(r.error)}</div>` : ""
-      return `<tr id="node-${h(r.id)}"><th>${h(r.id)}</th><td>${h(r.kind)}</td><td>${statusBadge(r.status)}</td><td>${timeHtml(n)}</td><td><code title="${h(r.key ?? "")}">${h(r.key?.slice(0, 12) ?? "–")}</code></td><td class="outs">${outs}</td><td class="params">${paramsHtml(n.params)}${err}</td></tr>`
+      return `<tr id="node-${h(r.id)}"><th>${h(r.id)}</th><td class="nowrap">${h(r.kind)}</td><td>${statusBadge(r.status)}</td><td class="nowrap">${timeHtml(n)}</td><td><code title="${h(r.key ?? "")}">${h(r.key?.slice(0, 12) ?? "–")}</code></td><td class="outs">${outs}</td><td class="params">${paramsHtml(n.params)}${err}</td></tr>`
     })
     .join("")}</tbody></table></div>`
 
@@ -165,7 +165,7 @@ table{border-collapse:collapse;margin:.3em 0}th,td{border:1px solid #ddd;padding
 thead th{background:#f5f5f5}table.kv th{background:#fafafa;font-weight:600}table.num td{text-align:right;font-variant-numeric:tabular-nums}
 .scroll{overflow-x:auto;max-width:100%}.muted{color:#888}.error{color:#b71c1c;margin-top:.3em;white-space:pre-wrap}
 .badge{display:inline-block;border:1px solid;border-radius:3px;padding:0 5px;font-size:12px}
-.param{display:inline-block;margin:0 .6em .1em 0;font:12px ui-monospace,Menlo,Consolas,monospace}.params{max-width:520px}.outs{font-size:12px;white-space:nowrap}
+.param{display:inline-block;margin:0 .6em .1em 0;font:12px ui-monospace,Menlo,Consolas,monospace}.params{max-width:520px}.outs{font-size:12px;white-space:nowrap}table.nodes tbody th{white-space:nowrap}.nowrap{white-space:nowrap}
 .status-ok{color:#2e7d32;font-weight:600}.status-failed{color:#c62828;font-weight:600}.status-interrupted{color:#ef6c00;font-weight:600}
 figure{display:inline-block;margin:0 16px 16px 0;vertical-align:top}figcaption{font-size:12px;color:#444;margin-top:4px}
 figure.sample img{image-rendering:pixelated;border:1px solid #ddd}

@@ -181,7 +181,15 @@ export const qualityPlots = (points: readonly QualityPoint[]): PlotSpec[] => {
       },
     })
   }
-  const withSpi = points.filter((p) => p.secondsPerImage !== null)
+  // A sampling node's own timing metrics and the score node passing them through give the same
+  // point twice; keep one.
+  const seen = new Set<string>()
+  const withSpi = points.filter((p) => {
+    const k = JSON.stringify([p.series, p.steps, p.secondsPerImage])
+    const fresh = p.secondsPerImage !== null && !seen.has(k)
+    seen.add(k)
+    return fresh
+  })
   if (withSpi.length > 0) {
     plots.push({
       id: "quality-speed",

@@ -38,7 +38,15 @@ export const samplerFromAncestors = (node: string, nodes: readonly NodeView[], e
   return undefined
 }
 
+/** DDIM's η splits one sampler into several curves (η = 0 deterministic, η = 1 DDPM-like). */
+const withEta = (sampler: string, scalars: Readonly<Record<string, number>>): string => {
+  const eta = scalars.eta
+  return eta !== undefined && eta !== 0 && Number.isFinite(eta) ? `${sampler} η=${eta}` : sampler
+}
+
 export const seriesLabeller =
   (nodes: readonly NodeView[], edges: readonly RunEdge[]) =>
-  (e: MetricsEntry): string =>
-    samplerFromTables(e.metrics.tables) ?? samplerFromAncestors(e.node, nodes, edges) ?? e.node
+  (e: MetricsEntry): string => {
+    const sampler = samplerFromTables(e.metrics.tables) ?? samplerFromAncestors(e.node, nodes, edges)
+    return sampler === undefined ? e.node : withEta(sampler, e.metrics.scalars)
+  }

@@ -8,7 +8,7 @@ import { fmtNum, orderScalars, pngSize, smallTableHtml } from "../../src/report/
 import { buildReport, cacheDirOf, onRunFinished, plotSpecsOf } from "../../src/report/index.ts"
 import { edgesOf, loadReportData } from "../../src/report/load.ts"
 import { isLossTable, lossPoints, MAX_POINTS, qualityPlots, qualityPoints, strideIndices } from "../../src/report/plots.ts"
-import { samplerFromAncestors, samplerFromTables } from "../../src/report/series.ts"
+import { samplerFromAncestors, samplerFromTables, seriesLabeller } from "../../src/report/series.ts"
 import { gridPng, makeFakeRun } from "./helpers.ts"
 
 const count = (s: string, needle: string): number => s.split(needle).length - 1
@@ -86,6 +86,10 @@ t.test("report data: sampler labels come from the meta table, else the nearest u
   t.equal(samplerFromAncestors("train", data.nodes, data.edges), undefined)
   t.equal(samplerFromTables({ meta: { columns: ["key", "value"], rows: [["eta", 0], ["sampler", "ddim"]] } }), "ddim")
   t.equal(samplerFromTables({ info: { columns: ["sampler", "steps"], rows: [["rf-euler", 10]] } }), "rf-euler")
+  const entry = (scalars: Record<string, number>) => ({ node: "score-ddim-10", kind: "score", port: "metrics", metrics: { scalars, tables: {} } })
+  t.equal(seriesLabeller(data.nodes, data.edges)(entry({ eta: 1 })), "ddim η=1")
+  t.equal(seriesLabeller(data.nodes, data.edges)(entry({ eta: 0 })), "ddim")
+  t.equal(seriesLabeller([], [])(entry({})), "score-ddim-10", "no sampler anywhere: the node id")
   t.equal(samplerFromTables({ history: { columns: ["step", "loss"], rows: [[1, 0.5]] } }), undefined)
   const specs = plotSpecsOf(data)
   t.same(specs.map((s) => s.id), ["quality-fld", "quality-speed", "loss-train-history-history"])
@@ -105,6 +109,9 @@ t.test("quality plots: floors become rules, one per distinct floor; no steps, no
   t.equal(rules.length, 1)
   t.match(JSON.stringify(fld!.spec), /"floor":1,.*"floor":1\.5/)
   t.same(qualityPlots([]), [])
+  const timing = { node: "sample", series: "ddim", steps: 10, fld: null, floor: null, secondsPerImage: 0.5 }
+  const speed = qualityPlots([timing, { ...timing, node: "score", fld: 3 }]).find((p) => p.id === "quality-speed")!
+  t.equal((speed.spec as { data: { values: unknown[] } }).data.values.length, 1, "timing passed through by score counted once")
   t.same(qualityPoints([{ node: "a", kind: "score", port: "metrics", metrics: { scalars: { fld: 3 }, tables: {} } }], () => "s"), [], "fld without steps is not a point")
   t.end()
 })
