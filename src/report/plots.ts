@@ -42,8 +42,8 @@ export const strideIndices = (n: number, max: number): number[] => {
   return idx.at(-1) === n - 1 ? idx : [...idx, n - 1]
 }
 
-/** Columns of a table that hold a loss: "loss", "val_loss", "recon_loss"... */
-export const lossColumns = (t: MetricsTable): string[] => t.columns.filter((c) => /loss/i.test(c))
+/** Columns of a table that hold a loss or a loss term: "loss", "ema_loss", "recon", "kl", "mse"... */
+export const lossColumns = (t: MetricsTable): string[] => t.columns.filter((c) => /loss|recon|^kl|mse|nll|elbo/i.test(c))
 
 /** A table is a loss curve when it has a numeric "step" column and at least one loss column. */
 export const isLossTable = (t: MetricsTable): boolean => t.columns.includes("step") && lossColumns(t).length > 0 && t.rows.length > 0
@@ -69,7 +69,10 @@ export const lossPoints = (t: MetricsTable): LossPoint[] => {
   })
 }
 
-/** One line chart per loss table of every metrics artifact, with a rolling mean over noisy curves. */
+/**
+ * One line chart per loss table of every metrics artifact. No smoothing here: the producers already
+ * store window means (train-vae, train-classifier) or an EMA column (train-diffusion's ema_loss).
+ */
 export const lossCurvePlots = (entries: readonly MetricsEntry[]): PlotSpec[] =>
   entries.flatMap((e) =>
     Object.entries(e.metrics.tables)
@@ -77,10 +80,6 @@ export const lossCurvePlots = (entries: readonly MetricsEntry[]): PlotSpec[] =>
       .flatMap(([name, t]) => {
         const values = lossPoints(t)
         if (values.length === 0) return []
-        const smooth = values.length > 60
-        const window = Math.max(3, Math.round(values.length / lossColumns(t).length / 25))
-        const y = { field: "value", type: "quantitative" as const, title: "loss", scale: scaleOf(values.map((v) => v.value)) }
-        const color = { field: "series", type: "nominal" as const, title: null }
         const spec: TopLevelSpec = {
           $schema: "https://vega.github.io/schema/vega-lite/v6.json",
           title: `${e.node} · ${name}`,
@@ -88,21 +87,12 @@ export const lossCurvePlots = (entries: readonly MetricsEntry[]): PlotSpec[] =>
           height: HEIGHT,
           background: "white",
           data: { values },
-          layer: [
-            {
-              mark: { type: "line", strokeWidth: 1, opacity: smooth ? 0.35 : 1, point: values.length <= 30 },
-              encoding: { x: { field: "step", type: "quantitative", title: "step" }, y, color },
-            },
-            ...(smooth
-              ? [
-                  {
-                    transform: [{ window: [{ op: "mean" as const, field: "value", as: "mean" }], frame: [-window, window], groupby: ["series"], sort: [{ field: "step" }] }],
-                    mark: { type: "line" as const, strokeWidth: 2 },
-                    encoding: { x: { field: "step", type: "quantitative" as const }, y: { ...y, field: "mean" }, color },
-                  },
-                ]
-              : []),
-          ],
+          mark: { type: "line", strokeWidth: 1.5, point: values.length <= 30 },
+          encoding: {
+            x: { field: "step", type: "quantitative", title: "step" },
+            y: { field: "value", type: "quantitative", title: "loss", scale: scaleOf(values.map((v) => v.value)) },
+            color: { field: "series", type: "nominal", title: null },
+          },
         }
         return [{ id: `loss-${e.node}-${e.port}-${name}`, title: `${e.node} · ${name}`, spec }]
       }),

@@ -7,7 +7,7 @@ import { escapeHtml } from "../../src/report/escape.ts"
 import { fmtNum, orderScalars, pngSize, smallTableHtml } from "../../src/report/html.ts"
 import { buildReport, cacheDirOf, onRunFinished, plotSpecsOf } from "../../src/report/index.ts"
 import { edgesOf, loadReportData } from "../../src/report/load.ts"
-import { isLossTable, lossPoints, MAX_POINTS, qualityPlots, qualityPoints, strideIndices } from "../../src/report/plots.ts"
+import { isLossTable, lossColumns, lossPoints, MAX_POINTS, qualityPlots, qualityPoints, strideIndices } from "../../src/report/plots.ts"
 import { samplerFromAncestors, samplerFromTables, seriesLabeller } from "../../src/report/series.ts"
 import { gridPng, makeFakeRun } from "./helpers.ts"
 
@@ -120,6 +120,9 @@ t.test("loss tables: detected by step + *loss* columns, strided to MAX_POINTS, n
   t.ok(isLossTable({ columns: ["step", "loss", "lr"], rows: [[1, 0.3, 0.1]] }))
   t.ok(isLossTable({ columns: ["epoch", "step", "val_loss"], rows: [[0, 1, 0.3]] }))
   t.notOk(isLossTable({ columns: ["epoch", "loss"], rows: [[1, 0.3]] }))
+  t.same(lossColumns({ columns: ["step", "epoch", "loss", "recon", "kl"], rows: [] }), ["loss", "recon", "kl"], "train-vae curve")
+  t.same(lossColumns({ columns: ["step", "epoch", "loss", "accuracy"], rows: [] }), ["loss"], "train-classifier curve")
+  t.same(lossColumns({ columns: ["step", "loss", "ema_loss"], rows: [] }), ["loss", "ema_loss"], "train-diffusion curve")
   t.notOk(isLossTable({ columns: ["step", "loss"], rows: [] }))
   const rows = Array.from({ length: 5000 }, (_, i) => [i, i === 7 ? Number.NaN : 1 / (i + 1), 2] as const)
   const pts = lossPoints({ columns: ["step", "loss", "kl_loss"], rows })
