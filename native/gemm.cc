@@ -24,8 +24,17 @@ namespace pipe {
 namespace {
 
 constexpr int MR = 12;
+constexpr int KC_MAX_PAD = 384;  // zero-row padding length beyond k
 constexpr int NR = 32;
-constexpr int KC = 256;
+constexpr int KC = KC_MAX_PAD;
+
+// K-block length: at most KC_MAX (the B panel kc x 32 floats stays near L1), equal-sized blocks so
+// that K = 288 runs as 1 x 288 rather than 256 + 32.
+constexpr int KC_MAX = 384;
+inline int split_k(int k) {
+  const int nb = (k + KC_MAX - 1) / KC_MAX;
+  return (k + nb - 1) / nb;
+}
 
 inline __mmask16 mask_for(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
 
@@ -34,6 +43,7 @@ template <bool A_KMAJOR>
 inline void micro_kernel(int kc, const float* const* arows, const float* a, int64_t lda, const float* b, int64_t ldb,
                          float* c, int64_t ldc, int mr, int nr, bool accumulate) {
   __m512 acc[MR][2];
+#pragma GCC unroll 12
   for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   const __mmask16 m0 = mask_for(nr), m1 = mask_for(nr - 16 > 0 ? nr - 16 : 0);
   if (nr == NR) {
@@ -57,14 +67,20 @@ inline void micro_kernel(int kc, const float* const* arows, const float* a, int6
       }
     }
   }
-  for (int r = 0; r < mr; r++) {
-    float* cr = c + r * ldc;
-    if (accumulate) {
-      acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_maskz_loadu_ps(m0, cr));
-      acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_maskz_loadu_ps(m1, cr + 16));
+  // Compile-time row indices only (unrolled, `r < mr` as a guard): a runtime-indexed acc[] would
+  // force GCC to keep the accumulators in memory and store them every k step.
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; r++) {
+    if (r < mr) {
+      float* cr = c + r * ldc;
+      __m512 v0 = acc[r][0], v1 = acc[r][1];
+      if (accumulate) {
+        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));
+        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));
+      }
+      _mm512_mask_storeu_ps(cr, m0, v0);
+      _mm512_mask_storeu_ps(cr + 16, m1, v1);
     }
-    _mm512_mask_storeu_ps(cr, m0, acc[r][0]);
-    _mm512_mask_storeu_ps(cr + 16, m1, acc[r][1]);
   }
 }
 
@@ -73,8 +89,9 @@ inline void micro_kernel(int kc, const float* const* arows, const float* a, int6
 void gemm_rows(const float* const* arows, int mrows, int n, int k, const float* b, int64_t ldb, float* c, int64_t ldc,
                bool accumulate, const float* zero_row) {
   const float* rows[MR];
-  for (int k0 = 0; k0 < k; k0 += KC) {
-    const int kc = std::min(KC, k - k0);
+  const int kb = split_k(k);
+  for (int k0 = 0; k0 < k; k0 += kb) {
+    const int kc = std::min(kb, k - k0);
     const bool acc = accumulate || k0 > 0;
     for (int j0 = 0; j0 < n; j0 += NR) {
       const int nr = std::min(NR, n - j0);
@@ -91,8 +108,9 @@ void gemm_rows(const float* const* arows, int mrows, int n, int k, const float* 
 // past m (callers pad their buffers).
 void gemm_kmajor(const float* a, int64_t lda, int m, int n, int k, const float* b, int64_t ldb, float* c, int64_t ldc,
                  bool accumulate) {
-  for (int k0 = 0; k0 < k; k0 += KC) {
-    const int kc = std::min(KC, k - k0);
+  const int kb = split_k(k);
+  for (int k0 = 0; k0 < k; k0 += kb) {
+    const int kc = std::min(kb, k - k0);
     const bool acc = accumulate || k0 > 0;
     for (int j0 = 0; j0 < n; j0 += NR) {
       const int nr = std::min(NR, n - j0);
@@ -108,6 +126,24 @@ void gemm_kmajor(const float* a, int64_t lda, int m, int n, int k, const float* 
 int g_threads = 2;
 
 inline int threads_for(double flops) { return flops < 4e6 ? 1 : g_threads; }
+
+// y[r, n] = dot(rows[r][0:k], wt[n][0:k]) for n < nout (small output widths).
+void small_n_rows(const float* const* rows, int nrows, int k, const float* wt, int nout, float* y) {
+  for (int r = 0; r < nrows; r++) {
+    const float* a = rows[r];
+    for (int n = 0; n < nout; n++) {
+      const float* b = wt + (size_t)n * k;
+      __m512 acc = _mm512_setzero_ps();
+      int kk = 0;
+      for (; kk + 16 <= k; kk += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + kk), _mm512_loadu_ps(b + kk), acc);
+      if (kk < k) {
+        const __mmask16 m = (__mmask16)((1u << (k - kk)) - 1u);
+        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + kk), _mm512_maskz_loadu_ps(m, b + kk), acc);
+      }
+      y[(int64_t)r * nout + n] = _mm512_reduce_add_ps(acc);
+    }
+  }
+}
 
 // Builds im2col rows for output pixels [p0, p0 + np) into buf (row length kk = kh*kw*cin), for an
 // input that is conceptually dilated by `dil` (backprop-input uses dil = forward stride).
@@ -127,9 +163,14 @@ void im2col_rows(const float* x, float* buf, const ConvShape& s, int dh, int dwl
         float* dst = row + (fh * s.kw + fw) * s.cin;
         const int xd = ow * s.sw - s.pl + fw;
         if (yok && xd >= 0 && xd < iwd && xd % dwl == 0) {
-          std::memcpy(dst, x + (((int64_t)bi * s.ih + yd / dh) * s.iw + xd / dwl) * s.cin, sizeof(float) * s.cin);
+          const float* src = x + (((int64_t)bi * s.ih + yd / dh) * s.iw + xd / dwl) * s.cin;
+          if (s.cin < 8) {
+            for (int ci = 0; ci < s.cin; ci++) dst[ci] = src[ci];  // avoid a memcpy call per tiny run
+          } else {
+            std::memcpy(dst, src, sizeof(float) * s.cin);
+          }
         } else {
-          std::memset(dst, 0, sizeof(float) * s.cin);
+          for (int ci = 0; ci < s.cin; ci++) dst[ci] = 0.0f;
         }
       }
     }
@@ -144,6 +185,11 @@ void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int
   constexpr int PB = 96;  // pixels per block: PB * kk floats stay in L2
   const int64_t nblocks = (P + PB - 1) / PB;
   const int nt = threads_for(2.0 * P * kk * s.cout);
+  // Few output channels (e.g. conv_out, 32 -> 1): a 32-wide GEMM tile would waste >= 75% of its
+  // lanes, so use dot products along k against the transposed filter instead.
+  std::vector<float> wt(s.cout < 8 ? (size_t)s.cout * kk : 0);
+  for (int n = 0; n < (s.cout < 8 ? s.cout : 0); n++)
+    for (int k = 0; k < kk; k++) wt[(size_t)n * kk + k] = w[(size_t)k * s.cout + n];
 #pragma omp parallel num_threads(nt)
   {
     std::vector<float> buf(direct ? 0 : (size_t)PB * kk);
@@ -159,7 +205,11 @@ void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int
         im2col_rows(x, buf.data(), s, dh, dwl, p0, np);
         for (int q = 0; q < np; q++) rows[q] = buf.data() + (int64_t)q * kk;
       }
-      gemm_rows(rows, np, s.cout, kk, w, s.cout, y + p0 * s.cout, s.cout, false, zero.data());
+      if (s.cout < 8) {
+        small_n_rows(rows, np, kk, wt.data(), s.cout, y + p0 * s.cout);
+      } else {
+        gemm_rows(rows, np, s.cout, kk, w, s.cout, y + p0 * s.cout, s.cout, false, zero.data());
+      }
     }
   }
 }
@@ -225,14 +275,33 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
     for (int64_t p0 = pa; p0 < pb; p0 += PB) {
       const int np = (int)std::min<int64_t>(PB, pb - p0);
       im2col_rows(x, buf.data(), s, 1, 1, p0, np);
-      gemm_kmajor(buf.data(), kk, kk, s.cout, np, dy + p0 * s.cout, s.cout, acc, s.cout, !first);
+      if (s.cout < 8) {
+        // Few output channels: dw[:, n] += dy[p, n] * col[p, :] (axpy along k; acc is [cout][kk] here).
+        for (int q = 0; q < np; q++) {
+          const float* row = buf.data() + (size_t)q * kk;
+          for (int n = 0; n < s.cout; n++) {
+            const float g = dy[(p0 + q) * s.cout + n];
+            float* d = acc + (size_t)n * kk;
+#pragma omp simd
+            for (int k = 0; k < kk; k++) d[k] += g * row[k];
+          }
+        }
+      } else {
+        gemm_kmajor(buf.data(), kk, kk, s.cout, np, dy + p0 * s.cout, s.cout, acc, s.cout, !first);
+      }
       first = false;
     }
   }
-  std::memcpy(dw, partial.data(), sizeof(float) * n_out);
   for (int t = 1; t < nt; t++) {
     const float* q = partial.data() + (size_t)t * n_out;
-    for (int64_t i = 0; i < n_out; i++) dw[i] += q[i];
+    float* p0 = partial.data();
+    for (int64_t i = 0; i < n_out; i++) p0[i] += q[i];
+  }
+  if (s.cout < 8) {  // partials are [cout][kk]: transpose into [kk][cout]
+    for (int n = 0; n < s.cout; n++)
+      for (int k = 0; k < kk; k++) dw[(size_t)k * s.cout + n] = partial[(size_t)n * kk + k];
+  } else {
+    std::memcpy(dw, partial.data(), sizeof(float) * n_out);
   }
 }
 

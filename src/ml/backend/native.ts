@@ -55,6 +55,60 @@ export const loadAddon = (path: string = addonPath): LoadResult => {
   }
 }
 
+// ---- backend with an output-buffer pool --------------------------------------------------------------
+/**
+ * MathBackendCPU that recycles the Float32Arrays our native kernels allocate. Why: tfjs allocates a
+ * fresh output array per kernel, and on the target VM first-touching MBs of fresh pages costs more
+ * CPU than the kernel itself. Safety: only arrays this backend allocated are recycled, only once
+ * the backend has dropped them (refCount 0), every native kernel overwrites its whole output, and
+ * reads (dataSync/data/array) of pooled arrays return copies so no caller can hold one.
+ */
+export class PipeNativeBackend extends MathBackendCPU {
+  private readonly pool = new Map<number, Float32Array[]>()
+  private readonly owned = new WeakSet<Float32Array>()
+  private pooledBytes = 0
+  private static readonly MIN_POOLED = 16384 // elements; smaller arrays are cheap to allocate
+  private static readonly MAX_POOL_BYTES = 512 * 1024 * 1024
+
+  /** An uninitialised (recycled) or fresh array of n floats; callers must overwrite all of it. */
+  alloc(n: number): Float32Array {
+    if (n < PipeNativeBackend.MIN_POOLED) return new Float32Array(n)
+    const free = this.pool.get(n)
+    const a = free?.pop()
+    if (a !== undefined) {
+      this.pooledBytes -= a.byteLength
+      return a
+    }
+    const fresh = new Float32Array(n)
+    this.owned.add(fresh)
+    return fresh
+  }
+
+  override disposeData(dataId: tf.DataId, force = false): boolean {
+    const values = this.data.has(dataId) ? this.data.get(dataId).values : undefined
+    const deleted = super.disposeData(dataId, force)
+    if (deleted && values instanceof Float32Array && this.owned.has(values) && !this.data.has(dataId)
+      && this.pooledBytes + values.byteLength <= PipeNativeBackend.MAX_POOL_BYTES) {
+      const list = this.pool.get(values.length) ?? []
+      list.push(values)
+      this.pool.set(values.length, list)
+      this.pooledBytes += values.byteLength
+    }
+    return deleted
+  }
+
+  override readSync(dataId: tf.DataId): tf.backend_util.BackendValues {
+    const v = super.readSync(dataId)
+    return v instanceof Float32Array && this.owned.has(v) ? v.slice() : v
+  }
+
+  override dispose(): void {
+    this.pool.clear()
+    this.pooledBytes = 0
+    super.dispose()
+  }
+}
+
 // ---- kernel plumbing ------------------------------------------------------------------------------
 type Backend = MathBackendCPU
 type Attrs = Record<string, unknown>
@@ -70,6 +124,8 @@ const isF32 = (b: Backend, t: tf.TensorInfo | undefined): t is tf.TensorInfo =>
   t !== undefined && t.dtype === "float32" && b.data.get(t.dataId).values instanceof Float32Array
 const size = (shape: readonly number[]): number => shape.reduce((a, c) => a * c, 1)
 const out = (b: Backend, shape: number[], values: Float32Array): tf.TensorInfo => b.makeTensorInfo(shape, "float32", values)
+/** Output storage for a kernel that writes every element (recycled on pipe-native). */
+const alloc = (b: Backend, n: number): Float32Array => (b instanceof PipeNativeBackend ? b.alloc(n) : new Float32Array(n))
 const input = (a: KArgs, name: string): tf.TensorInfo => {
   const t = a.inputs[name]
   if (t === undefined) throw new Error(`pipe-native: kernel input ${name} missing`)
@@ -108,7 +164,7 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     const x = input(a, "x"), f = input(a, "filter")
     const info = isF32(a.backend, x) && isF32(a.backend, f) ? convInfoOf(x.shape, f.shape, a.attrs ?? {}) : null
     if (info === null) return cpuKernel("Conv2D")(a)
-    const y = new Float32Array(size(info.outShape))
+    const y = alloc(a.backend, size(info.outShape))
     n.conv2d(vals(a.backend, x), vals(a.backend, f), null, y, convShape(info), 0)
     return out(a.backend, info.outShape, y)
   }
@@ -127,7 +183,7 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
       else if (bs.length === 4 && bs[0] === info.batchSize && bs[1] === 1 && bs[2] === 1 && bs[3] === info.outChannels) mode = 2
       else return cpuKernel("FusedConv2D")(a)
     }
-    const y = new Float32Array(size(info.outShape))
+    const y = alloc(a.backend, size(info.outShape))
     n.conv2d(vals(a.backend, x), vals(a.backend, f), bias === undefined ? null : vals(a.backend, bias), y, convShape(info), mode)
     return out(a.backend, info.outShape, y)
   }
@@ -138,7 +194,7 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     const xShape = attrs.inputShape as number[]
     const info = isF32(a.backend, dy) && isF32(a.backend, f) ? convInfoOf(xShape, f.shape, attrs) : null
     if (info === null) return cpuKernel("Conv2DBackpropInput")(a)
-    const dx = new Float32Array(size(xShape))
+    const dx = alloc(a.backend, size(xShape))
     n.conv2dBackpropInput(vals(a.backend, dy), vals(a.backend, f), dx, convShape(info))
     return out(a.backend, [...xShape], dx)
   }
@@ -149,7 +205,7 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     const fShape = attrs.filterShape as number[]
     const info = isF32(a.backend, x) && isF32(a.backend, dy) ? convInfoOf(x.shape, fShape, attrs) : null
     if (info === null) return cpuKernel("Conv2DBackpropFilter")(a)
-    const dw = new Float32Array(size(fShape))
+    const dw = alloc(a.backend, size(fShape))
     n.conv2dBackpropFilter(vals(a.backend, x), vals(a.backend, dy), dw, convShape(info))
     return out(a.backend, [...fShape], dw)
   }
@@ -177,7 +233,7 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
       biasVals = vals(a.backend, bias)
     }
     const batch = Math.max(batchA, batchB)
-    const c = new Float32Array(batch * m * nn)
+    const c = alloc(a.backend, batch * m * nn)
     n.matmul(vals(a.backend, A), vals(a.backend, B), c, biasVals,
       Int32Array.from([batch, m, nn, k, ta ? 1 : 0, tb ? 1 : 0, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * nn]))
     return out(a.backend, [...outBatchShape, m, nn], c)
@@ -198,7 +254,7 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     if (axes.length === 0 || !contiguous) return cpuKernel("Sum")(a)
     const a0 = axes[0]!, a1 = axes[axes.length - 1]!
     const outer = size(x.shape.slice(0, a0)), mid = size(x.shape.slice(a0, a1 + 1)), inner = size(x.shape.slice(a1 + 1))
-    const res = new Float32Array(outer * inner)
+    const res = alloc(a.backend, outer * inner)
     n.sumMiddle(vals(a.backend, x), res, outer, mid, inner)
     const shape = attrs.keepDims === true
       ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
@@ -217,12 +273,12 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     }
     const sa = size(A.shape), sb = size(B.shape)
     if (sa >= 4096 && sb >= 1 && isSuffix(A.shape, B.shape)) {
-      const res = new Float32Array(sa)
+      const res = alloc(args.backend, sa)
       n.binaryBcast(vals(args.backend, A), vals(args.backend, B), res, sa, sb, op)
       return out(args.backend, [...A.shape], res)
     }
     if (commutes && sb >= 4096 && isSuffix(B.shape, A.shape)) {
-      const res = new Float32Array(sb)
+      const res = alloc(args.backend, sb)
       n.binaryBcast(vals(args.backend, B), vals(args.backend, A), res, sb, sa, op)
       return out(args.backend, [...B.shape], res)
     }
@@ -231,13 +287,13 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
 
   const siluK: KFunc = (a) => {
     const x = input(a, "x")
-    const y = new Float32Array(size(x.shape))
+    const y = alloc(a.backend, size(x.shape))
     n.silu(vals(a.backend, x), y, y.length)
     return out(a.backend, [...x.shape], y)
   }
   const siluGradK: KFunc = (a) => {
     const dy = input(a, "dy"), x = input(a, "x")
-    const dx = new Float32Array(size(x.shape))
+    const dx = alloc(a.backend, size(x.shape))
     n.siluGrad(vals(a.backend, dy), vals(a.backend, x), dx, dx.length)
     return out(a.backend, [...x.shape], dx)
   }
@@ -249,7 +305,7 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     const x = input(a, "x"), gamma = input(a, "gamma"), beta = input(a, "beta")
     const attrs = a.attrs ?? {}
     const [b, hw, c] = gnDims(x)
-    const y = new Float32Array(size(x.shape))
+    const y = alloc(a.backend, size(x.shape))
     n.groupNorm(vals(a.backend, x), vals(a.backend, gamma), vals(a.backend, beta), y, b, hw, c,
       attrs.groups as number, attrs.eps as number, attrs.silu === true ? 1 : 0)
     return out(a.backend, [...x.shape], y)
@@ -258,7 +314,7 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     const dy = input(a, "dy"), x = input(a, "x"), gamma = input(a, "gamma"), beta = input(a, "beta")
     const attrs = a.attrs ?? {}
     const [b, hw, c] = gnDims(x)
-    const dx = new Float32Array(size(x.shape)), dg = new Float32Array(c), db = new Float32Array(c)
+    const dx = alloc(a.backend, size(x.shape)), dg = new Float32Array(c), db = new Float32Array(c)
     n.groupNormGrad(vals(a.backend, dy), vals(a.backend, x), vals(a.backend, gamma), vals(a.backend, beta), dx, dg, db,
       b, hw, c, attrs.groups as number, attrs.eps as number, attrs.silu === true ? 1 : 0)
     return [out(a.backend, [...x.shape], dx), out(a.backend, [c], dg), out(a.backend, [c], db)]
@@ -266,14 +322,14 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
   const upsampleK: KFunc = (a) => {
     const x = input(a, "x")
     const [b, h, w, c] = x.shape as [number, number, number, number]
-    const y = new Float32Array(b * 4 * h * w * c)
+    const y = alloc(a.backend, b * 4 * h * w * c)
     n.upsample2x(vals(a.backend, x), y, b, h, w, c)
     return out(a.backend, [b, 2 * h, 2 * w, c], y)
   }
   const upsampleGradK: KFunc = (a) => {
     const dy = input(a, "dy")
     const [b, h2, w2, c] = dy.shape as [number, number, number, number]
-    const dx = new Float32Array((b * h2 * w2 * c) / 4)
+    const dx = alloc(a.backend, (b * h2 * w2 * c) / 4)
     n.upsample2xGrad(vals(a.backend, dy), dx, b, h2 / 2, w2 / 2, c)
     return out(a.backend, [b, h2 / 2, w2 / 2, c], dx)
   }
@@ -281,7 +337,7 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     const p = input(a, "p"), m = input(a, "m"), v = input(a, "v"), g = input(a, "g")
     const at = a.attrs ?? {}
     const len = size(p.shape)
-    const po = new Float32Array(len), mo = new Float32Array(len), vo = new Float32Array(len)
+    const po = alloc(a.backend, len), mo = alloc(a.backend, len), vo = alloc(a.backend, len)
     n.adam(vals(a.backend, p), vals(a.backend, m), vals(a.backend, v), vals(a.backend, g), po, mo, vo,
       at.lr as number, at.beta1 as number, at.beta2 as number, at.eps as number, at.c1 as number, at.c2 as number)
     return [out(a.backend, [...p.shape], po), out(a.backend, [...p.shape], mo), out(a.backend, [...p.shape], vo)]
@@ -297,7 +353,7 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     const cols = xs.map((t) => size(t.shape.slice(axis)))
     if (xs.some((t) => t.shape.length !== rank || size(t.shape.slice(0, axis)) !== outer)) return cpuKernel("Concat")(a)
     const total = cols.reduce((p, q) => p + q, 0)
-    const res = new Float32Array(outer * total)
+    const res = alloc(a.backend, outer * total)
     let off = 0
     xs.forEach((t, i) => {
       if (cols[i]! > 0) n.copyStrided(vals(a.backend, t), 0, cols[i]!, res, off, total, outer, cols[i]!)
@@ -317,7 +373,7 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     const src = vals(a.backend, x)
     let off = 0
     return splits.map((len) => {
-      const res = new Float32Array(outer * len * inner)
+      const res = alloc(a.backend, outer * len * inner)
       if (res.length > 0) n.copyStrided(src, off * inner, rowLen, res, 0, len * inner, outer, len * inner)
       off += len
       const shape = [...x.shape]
@@ -334,7 +390,7 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     const ax = partial.indexOf(true)
     if (ax === -1 || partial.lastIndexOf(true) !== ax || size(x.shape.slice(0, ax)) < 1) return cpuKernel("Slice")(a)
     const outer = size(x.shape.slice(0, ax)), inner = size(x.shape.slice(ax + 1))
-    const res = new Float32Array(outer * sz[ax]! * inner)
+    const res = alloc(a.backend, outer * sz[ax]! * inner)
     if (res.length > 0) n.copyStrided(vals(a.backend, x), begin[ax]! * inner, x.shape[ax]! * inner, res, 0, sz[ax]! * inner, outer, sz[ax]! * inner)
     return out(a.backend, [...sz], res)
   }
@@ -383,7 +439,7 @@ export const registerNativeBackend = (o: { threads?: number; addon?: string } = 
   const loaded = loadAddon(o.addon)
   if (!loaded.ok) return loaded
   loaded.addon.setThreads(o.threads ?? 2)
-  tf.registerBackend(NATIVE_BACKEND, () => new MathBackendCPU(), 0)
+  tf.registerBackend(NATIVE_BACKEND, () => new PipeNativeBackend(), 0)
   for (const k of tf.getKernelsForBackend("cpu")) {
     tf.registerKernel({ ...k, backendName: NATIVE_BACKEND })
   }

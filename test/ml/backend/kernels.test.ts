@@ -157,3 +157,19 @@ t.test("PipeAdamUpdate equals the plain-tfjs Adam formula", (t) => {
   }), { numRuns: 20 }))
   t.end()
 })
+
+t.test("recycled output buffers never alias data a caller has read", (t) => {
+  tf.setBackend(NATIVE_BACKEND)
+  const x = tf.tensor4d(normals(1, 2 * 16 * 16 * 32), [2, 16, 16, 32])
+  const w1 = tf.tensor4d(normals(2, 9 * 32 * 32), [3, 3, 32, 32]), w2 = tf.tensor4d(normals(3, 9 * 32 * 32), [3, 3, 32, 32])
+  const y1 = tf.conv2d(x, w1, 1, 1)
+  const seen = y1.dataSync()
+  const before = seen.slice()
+  y1.dispose() // its buffer goes back to the pool ...
+  const y2 = tf.conv2d(x, w2, 1, 1) // ... and is reused here
+  t.ok(seen.every((v, i) => v === before[i]), "the array dataSync returned is unchanged")
+  t.ok(y2.dataSync().some((v, i) => v !== before[i]), "the new result differs")
+  tf.dispose([x, w1, w2, y2])
+  tf.setBackend("cpu")
+  t.end()
+})
