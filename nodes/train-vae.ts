@@ -18,11 +18,11 @@ import { evaluateVae, trainVae } from "../src/ml/training/vae.ts"
 const Params = Type.Object({
   latentDim: Type.Integer({ minimum: 1, maximum: 1024, default: 16, description: "Latent dimension D." }),
   channels: Type.Array(Type.Integer({ minimum: 1 }), {
-    minItems: 1, maxItems: 4, default: [32, 64, 64],
+    minItems: 1, maxItems: 4, default: [16, 32, 32],
     description: "Conv widths per resolution level (28, 14, 7, ...); each a multiple of `groups`.",
   }),
   groups: Type.Integer({ minimum: 1, default: 8, description: "GroupNorm groups." }),
-  epochs: Type.Integer({ minimum: 1, default: 4 }),
+  epochs: Type.Integer({ minimum: 1, default: 2, description: "Passes over the training images (469 steps each for 60k at batch 128)." }),
   batchSize: Type.Integer({ minimum: 1, default: 128 }),
   lr: Type.Number({ exclusiveMinimum: 0, default: 1e-3, description: "Adam learning rate." }),
   beta: Type.Number({ minimum: 0, default: 1, description: "Weight of the KL term (beta-VAE); 1 is the ELBO." }),

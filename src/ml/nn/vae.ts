@@ -36,7 +36,7 @@ export interface VaeConfig {
   readonly groups: number
 }
 
-export const defaultVaeConfig: VaeConfig = { imageSize: 28, inChannels: 1, channels: [32, 64, 64], latentDim: 16, groups: 8 }
+export const defaultVaeConfig: VaeConfig = { imageSize: 28, inChannels: 1, channels: [16, 32, 32], latentDim: 16, groups: 8 }
 
 export type ReconLoss = "bce" | "mse"
 
