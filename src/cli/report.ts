@@ -31,7 +31,7 @@ export const compareCommand = async (v: Values, runs: string[], io: Io): Promise
   const dirs = resolveDirs(dirFlags(v), undefined, io.env, io.cwd)
   const found = runs.map((r) => resolveRun(dirs.runs, r, io.cwd))
   const labels = runLabels(found.map((f) => f.record))
-  const loaded = found.map((f, i) => ({ label: labels[i]!, data: loadReportData(f.dir, f.record, cacheFor(v, io, f.record, dirs.cache)) }))
+  const loaded = await Promise.all(found.map(async (f, i) => ({ label: labels[i]!, data: await loadReportData(f.dir, f.record, cacheFor(v, io, f.record, dirs.cache)) })))
   const rows = compareRows(loaded)
   const columns = compareColumns(rows, flag(v, "all"))
   // JSON has no Infinity (PSNR of identical images): non-finite numbers travel as strings.

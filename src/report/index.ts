@@ -21,7 +21,7 @@ export const plotSpecsOf = (data: Pick<ReportData, "metrics" | "nodes" | "edges"
 ]
 
 export const buildReport = async (runDir: string, record: RunRecord, cacheDir: string): Promise<string> => {
-  const data = loadReportData(runDir, record, cacheDir)
+  const data = await loadReportData(runDir, record, cacheDir)
   const { plots, warnings } = await renderPlots(plotSpecsOf(data))
   const dag = dagSvg(
     record.nodes.map((n) => ({ id: n.id, kind: n.kind, status: n.status })),

@@ -4,8 +4,6 @@
 // never an exception, because a report must never fail a run.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
 import { join, relative } from "node:path"
-import { tableFromIPC } from "apache-arrow"
-import { MetricsType } from "../artifacts/metrics.ts"
 import type { Metrics } from "../artifacts/types.ts"
 import type { NodeRecord, RunEdge, RunRecord } from "../exec/record.ts"
 import type { Json } from "../key/canonical.ts"
@@ -94,10 +92,18 @@ export const edgesOf = (record: RunRecord, manifests: ReadonlyMap<string, Manife
   return edges
 }
 
-const decodeMetrics = (store: Store, digest: string): Metrics => MetricsType.decode(tableFromIPC(store.readObject(digest)))
+/** MetricsType.name, spelled out so that this module does not load the codec (and Arrow) eagerly. */
+const METRICS = "metrics"
+
+const decodeMetrics = async (store: Store, digest: string): Promise<Metrics> => {
+  // Imported on first use: a run without metrics (a fully cached data pipeline) never pays for
+  // Arrow (the codec imports it too), about a second through the tsx loader.
+  const [{ tableFromIPC }, { MetricsType }] = await Promise.all([import("apache-arrow"), import("../artifacts/metrics.ts")])
+  return MetricsType.decode(tableFromIPC(store.readObject(digest)))
+}
 
 /** Gathers a run's report data; `cacheDir` is the artifact store the run used. */
-export const loadReportData = (runDir: string, record: RunRecord, cacheDir: string): ReportData => {
+export const loadReportData = async (runDir: string, record: RunRecord, cacheDir: string): Promise<ReportData> => {
   const warnings: string[] = []
   const store = existsSync(cacheDir) ? openStore(cacheDir) : undefined
   if (store === undefined) warnings.push(`cache ${cacheDir} not found: params and metrics are unavailable`)
@@ -123,9 +129,9 @@ export const loadReportData = (runDir: string, record: RunRecord, cacheDir: stri
     const m = manifests.get(n.id)
     if (m === undefined || store === undefined) continue
     for (const [port, o] of Object.entries(m.outputs)) {
-      if (o.type !== MetricsType.name) continue
+      if (o.type !== METRICS) continue
       try {
-        metrics.push({ node: n.id, kind: n.kind, port, metrics: decodeMetrics(store, o.digest) })
+        metrics.push({ node: n.id, kind: n.kind, port, metrics: await decodeMetrics(store, o.digest) })
       } catch (e) {
         warnings.push(`${n.id}.${port}: cannot read metrics: ${messageOf(e)}`)
       }

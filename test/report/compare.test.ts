@@ -32,9 +32,9 @@ const twoRuns = (t: Teardown) => {
   return { root, a, b }
 }
 
-t.test("compareText: aligned columns, one row per metrics artifact per run, blanks where absent", (t) => {
+t.test("compareText: aligned columns, one row per metrics artifact per run, blanks where absent", async (t) => {
   const { a, b } = twoRuns(t)
-  const runs = [a, b].map((r, i) => ({ label: ["A", "B"][i]!, data: loadReportData(r.runDir, r.record, r.cache) }))
+  const runs = await Promise.all([a, b].map(async (r, i) => ({ label: ["A", "B"][i]!, data: await loadReportData(r.runDir, r.record, r.cache) })))
   const rows = compareRows(runs)
   t.equal(rows.length, 10)
   const cols = compareColumns(rows, false)
@@ -51,7 +51,6 @@ t.test("compareText: aligned columns, one row per metrics artifact per run, blan
   const fldCol = lines[0]!.indexOf("fld") + 3
   t.ok(lines.slice(1).every((l) => l.length < fldCol || /[\d ∞]/.test(l[fldCol - 1]!)), "numbers right-aligned under the header")
   t.equal(compareText([], []), "no metrics artifacts in these runs\n")
-  t.end()
 })
 
 t.test("resolveRun: id, unique prefix, last, dir; ambiguous or unknown -> RunNotFound", (t) => {

@@ -58,7 +58,7 @@ t.test("onRunFinished writes report.html: header, DAG, params, metrics tables, v
 t.test("legacy record (no cache, no edges): default cache dir, edges recovered from manifest digests", async (t) => {
   const run = makeFakeRun(t, { legacy: true })
   t.equal(cacheDirOf(run.runDir, run.record), join(run.runDir, "..", "..", "cache"))
-  const data = loadReportData(run.runDir, run.record, cacheDirOf(run.runDir, run.record))
+  const data = await loadReportData(run.runDir, run.record, cacheDirOf(run.runDir, run.record))
   const pairs = (es: readonly { from: string; to: string }[]) => es.map((e) => `${e.from}->${e.to}`).sort()
   // Failed/skipped nodes have no manifest, so their edges are the ones that cannot be recovered.
   const withManifest = makeFakeRun(t).record.edges!.filter((e) => e.to !== "broken" && e.to !== "after")
@@ -81,7 +81,7 @@ t.test("a missing cache or a deleted entry becomes a warning, never an exception
 
 t.test("report data: sampler labels come from the meta table, else the nearest upstream sampler param", async (t) => {
   const run = makeFakeRun(t)
-  const data = loadReportData(run.runDir, run.record, run.cache)
+  const data = await loadReportData(run.runDir, run.record, run.cache)
   t.equal(samplerFromAncestors("score-ddpm-50", data.nodes, data.edges), "ddpm")
   t.equal(samplerFromAncestors("train", data.nodes, data.edges), undefined)
   t.equal(samplerFromTables({ meta: { columns: ["key", "value"], rows: [["eta", 0], ["sampler", "ddim"]] } }), "ddim")
