@@ -119,14 +119,16 @@ ${OVERRIDE_HELP}\n${DIR_HELP}`,
     help: DIR_HELP,
   },
   compare: {
-    usage: "pipe compare RUN [RUN...] [--html FILE] [--json] [--all]",
+    usage: "pipe compare RUN [RUN...] [--html FILE] [--json] [--all | --columns A,B]",
     summary: "metrics of several runs side by side",
-    options: { ...dirs, html: { type: "string" }, json: { type: "boolean" }, all: { type: "boolean" } },
+    options: { ...dirs, html: { type: "string" }, json: { type: "boolean" }, all: { type: "boolean" }, columns: { type: "string" } },
     positionals: 1,
     variadic: true,
     help: `  --html FILE        also write an HTML page with the table and plots across runs
   --json             print {"columns", "rows"} instead of the text table
-  --all              include the class histogram columns (class_0..class_9)
+  --all              every scalar (default: FLD, floor, accuracy, steps, speed, losses...),
+                     class histogram columns (class_0..class_9) included
+  --columns A,B      exactly these scalars
 RUN is a run id, a unique prefix of one, "last", or a run directory.
 ${DIR_HELP}`,
   },
