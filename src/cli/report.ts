@@ -26,14 +26,16 @@ export const reportCommand = async (v: Values, [run]: string[], io: Io): Promise
 }
 
 export const compareCommand = async (v: Values, runs: string[], io: Io): Promise<number> => {
-  const { compareColumns, compareHtml, comparePlotSpecs, compareRows, compareText, resolveRun, runLabels } = await import("../report/compare.ts")
+  const { compareColumns, compareHtml, comparePlotSpecs, compareRows, compareText, resolveRun, rowsWith, runLabels } = await import("../report/compare.ts")
   const { loadReportData } = await import("../report/load.ts")
   const dirs = resolveDirs(dirFlags(v), undefined, io.env, io.cwd)
   const found = runs.map((r) => resolveRun(dirs.runs, r, io.cwd))
   const labels = runLabels(found.map((f) => f.record))
   const loaded = await Promise.all(found.map(async (f, i) => ({ label: labels[i]!, data: await loadReportData(f.dir, f.record, cacheFor(v, io, f.record, dirs.cache)) })))
-  const rows = compareRows(loaded)
-  const columns = compareColumns(rows, flag(v, "all"))
+  const all = compareRows(loaded)
+  const list = str(v, "columns")
+  const columns = compareColumns(all, list !== undefined ? list.split(",").map((c) => c.trim()).filter((c) => c !== "") : flag(v, "all") ? "all" : "key")
+  const rows = rowsWith(all, columns)
   // JSON has no Infinity (PSNR of identical images): non-finite numbers travel as strings.
   if (flag(v, "json")) io.out(`${JSON.stringify({ columns, rows }, (_, x: unknown) => (typeof x === "number" && !Number.isFinite(x) ? String(x) : x))}\n`)
   else io.out(compareText(rows, columns))

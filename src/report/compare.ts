@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import type { RunRecord } from "../exec/record.ts"
 import { escapeHtml as h } from "./escape.ts"
-import { fmtNum, gridHtml, orderScalars, type Grid } from "./html.ts"
+import { fmtNum, gridHtml, KEY_SCALARS, orderScalars, type Grid } from "./html.ts"
 import type { ReportData } from "./load.ts"
 import { isLossTable, lossColumns, lossPoints, type PlotSpec, qualityPlots, qualityPoints, type RenderedPlot, scaleOf } from "./plots.ts"
 import { seriesLabeller } from "./series.ts"
@@ -63,9 +63,19 @@ export const compareRows = (runs: readonly CompareRun[]): CompareRow[] =>
 
 const CLASS_SCALAR = /^class_\d+$/
 
-/** Scalar columns in report order; class histogram bins only when `all`. */
-export const compareColumns = (rows: readonly CompareRow[], all: boolean): string[] =>
-  orderScalars(rows.flatMap((r) => Object.keys(r.scalars))).filter((c) => all || !CLASS_SCALAR.test(c))
+/**
+ * Scalar columns in report order: "key" = the headline scalars (FLD, floor, accuracy, steps, speed,
+ * losses...) present in the rows; "all" = every scalar, class histogram bins included; or a list.
+ */
+export const compareColumns = (rows: readonly CompareRow[], which: "key" | "all" | readonly string[]): string[] => {
+  if (typeof which !== "string") return [...which]
+  const present = orderScalars(rows.flatMap((r) => Object.keys(r.scalars)))
+  return which === "all" ? present : present.filter((c) => KEY_SCALARS.includes(c) && !CLASS_SCALAR.test(c))
+}
+
+/** Rows that have at least one of `columns` (a sampler's timing row has no FLD, a VAE's no steps...). */
+export const rowsWith = (rows: readonly CompareRow[], columns: readonly string[]): CompareRow[] =>
+  rows.filter((r) => columns.some((c) => c in r.scalars))
 
 /** Aligned plain-text table: run, profile, node, then one column per scalar (blank when absent). */
 export const compareText = (rows: readonly CompareRow[], columns: readonly string[]): string => {
@@ -122,7 +132,7 @@ table.num td{text-align:right;font-variant-numeric:tabular-nums}.scroll{overflow
 figure{display:inline-block;margin:0 16px 16px 0;border:1px solid #eee;padding:6px;vertical-align:top}.warn{color:#8a5a00}`
 
 export const compareHtml = (runs: readonly CompareRun[], columns: readonly string[], plots: readonly RenderedPlot[], warnings: readonly string[]): string => {
-  const rows = compareRows(runs)
+  const rows = rowsWith(compareRows(runs), columns)
   const grid: Grid = {
     columns: ["profile", ...columns],
     rows: rows.map((r) => ({ label: `${r.run} · ${r.node}`, cells: [r.profile ?? "-", ...columns.map((c) => (c in r.scalars ? fmtNum(r.scalars[c]!) : null))] })),

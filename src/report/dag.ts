@@ -69,7 +69,7 @@ export const STATUS_COLORS: Readonly<Record<NodeStatus, { fill: string; stroke: 
 const CHAR_W = 7 // px per character at 12px monospace, a safe upper bound
 const BOX_H = 38
 const GAP_X = 56
-const GAP_Y = 14
+const GAP_Y = 20
 const PAD = 10
 
 const clip = (s: string, n: number): string => (s.length <= n ? s : `${s.slice(0, n - 1)}…`)
@@ -87,17 +87,33 @@ export const dagSvg = (nodes: readonly DagNode[], edges: readonly RunEdge[]): st
     return { x: PAD + p.rank * (boxW + GAP_X), y: PAD + p.row * (BOX_H + GAP_Y) }
   }
   const byId = new Map(nodes.map((n) => [n.id, n]))
+  // An edge skipping ranks runs through the gap between rows of each column it crosses (nearest
+  // to its straight line), instead of behind the boxes: the dummy nodes of Sugiyama layouts.
+  const gapY = (g: number): number => PAD + g * (BOX_H + GAP_Y) - GAP_Y / 2
   const paths = edges
     .filter((e) => byId.has(e.from) && byId.has(e.to) && e.from !== e.to)
     .map((e) => {
       const a = xy(e.from)
       const b = xy(e.to)
-      const x1 = a.x + boxW
-      const y1 = a.y + BOX_H / 2
-      const x2 = b.x - 2
-      const y2 = b.y + BOX_H / 2
-      const mid = (x1 + x2) / 2
-      return `<path d="M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}" marker-end="url(#arrow)"><title>${escapeHtml(`${e.from}.${e.output} → ${e.to}.${e.input}`)}</title></path>`
+      const [ra, rb] = [place.get(e.from)!.rank, place.get(e.to)!.rank]
+      const start = { x: a.x + boxW, y: a.y + BOX_H / 2 }
+      const end = { x: b.x - 2, y: b.y + BOX_H / 2 }
+      const segments: string[] = []
+      let from = start
+      const curveTo = (x: number, y: number): void => {
+        const mid = (from.x + x) / 2
+        segments.push(`C${mid},${from.y} ${mid},${y} ${x},${y}`)
+      }
+      for (let k = ra + 1; k < rb; k++) {
+        const left = PAD + k * (boxW + GAP_X)
+        const ideal = start.y + ((end.y - start.y) * (k - ra)) / (rb - ra)
+        const g = Math.min(rows, Math.max(0, Math.round((ideal - PAD + GAP_Y / 2) / (BOX_H + GAP_Y))))
+        curveTo(left, gapY(g))
+        segments.push(`L${left + boxW},${gapY(g)}`)
+        from = { x: left + boxW, y: gapY(g) }
+      }
+      curveTo(end.x, end.y)
+      return `<path d="M${start.x},${start.y} ${segments.join(" ")}" marker-end="url(#arrow)"><title>${escapeHtml(`${e.from}.${e.output} → ${e.to}.${e.input}`)}</title></path>`
     })
   const boxes = nodes.map((n) => {
     const { x, y } = xy(n.id)

@@ -39,7 +39,8 @@ export const dataUri = (mediaType: string, bytes: Uint8Array): string =>
 
 const CLASS_SCALAR = /^class_\d+$/
 /** Scalars people look for first; the rest follow alphabetically, class histogram bins last. */
-const PRIORITY = ["fld", "fld_floor", "accuracy", "samples", "steps", "seconds_per_image", "mse", "psnr", "ssim", "loss", "final_loss", "test_accuracy"]
+export const KEY_SCALARS: readonly string[] = ["fld", "fld_floor", "accuracy", "samples", "steps", "seconds_per_image", "mse", "psnr", "ssim", "loss", "final_loss", "final_ema_loss", "test_accuracy"]
+const PRIORITY = KEY_SCALARS
 
 export const orderScalars = (names: Iterable<string>): string[] => {
   const all = [...new Set(names)]
@@ -139,7 +140,8 @@ const metricsHtml = (entries: readonly MetricsEntry[]): string => {
   const classes = gridHtml(scalarGrid(labelled, (n) => CLASS_SCALAR.test(n)), "node")
   const tables = entries.flatMap((e) =>
     Object.entries(e.metrics.tables).map(
-      ([name, t]) => `<details${t.rows.length <= 25 ? " open" : ""}><summary>${h(entryLabel(e))} · ${h(name)} <span class="muted">(${t.rows.length} rows)</span></summary>${smallTableHtml(t)}</details>`,
+      // Open when short; the sampler "meta" key/value tables repeat the scalars, so they start closed.
+      ([name, t]) => `<details${t.rows.length <= 12 && name !== "meta" ? " open" : ""}><summary>${h(entryLabel(e))} · ${h(name)} <span class="muted">(${t.rows.length} rows)</span></summary>${smallTableHtml(t)}</details>`,
     ),
   )
   return [
@@ -162,7 +164,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 h1{margin:.2em 0 .4em;font-size:1.6em}h2{margin:1.4em 0 .5em;border-bottom:1px solid #ddd;padding-bottom:.2em}h3{margin:1em 0 .4em;font-size:1.05em}
 nav a{margin-right:1em}code{font:12px ui-monospace,Menlo,Consolas,monospace}
 table{border-collapse:collapse;margin:.3em 0}th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
-thead th{background:#f5f5f5}table.kv th{background:#fafafa;font-weight:600}table.num td{text-align:right;font-variant-numeric:tabular-nums}
+thead th{background:#f5f5f5}table.kv th{background:#fafafa;font-weight:600}table.num td{text-align:right;font-variant-numeric:tabular-nums}table.num tbody th{white-space:nowrap}
 .scroll{overflow-x:auto;max-width:100%}.muted{color:#888}.error{color:#b71c1c;margin-top:.3em;white-space:pre-wrap}
 .badge{display:inline-block;border:1px solid;border-radius:3px;padding:0 5px;font-size:12px}
 .param{display:inline-block;margin:0 .6em .1em 0;font:12px ui-monospace,Menlo,Consolas,monospace}.params{max-width:520px}.outs{font-size:12px;white-space:nowrap}table.nodes tbody th{white-space:nowrap}.nowrap{white-space:nowrap}

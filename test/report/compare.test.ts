@@ -4,7 +4,7 @@ import { join } from "node:path"
 import t from "tap"
 import { main } from "../../src/cli/main.ts"
 import type { Io } from "../../src/cli/run.ts"
-import { compareColumns, compareRows, compareText, resolveRun, runLabels } from "../../src/report/compare.ts"
+import { compareColumns, compareRows, compareText, resolveRun, rowsWith, runLabels } from "../../src/report/compare.ts"
 import { loadReportData } from "../../src/report/load.ts"
 import { makeFakeRun, type Teardown } from "./helpers.ts"
 
@@ -37,10 +37,12 @@ t.test("compareText: aligned columns, one row per metrics artifact per run, blan
   const runs = await Promise.all([a, b].map(async (r, i) => ({ label: ["A", "B"][i]!, data: await loadReportData(r.runDir, r.record, r.cache) })))
   const rows = compareRows(runs)
   t.equal(rows.length, 10)
-  const cols = compareColumns(rows, false)
+  const cols = compareColumns(rows, "key")
   t.same(cols.slice(0, 6), ["fld", "fld_floor", "accuracy", "samples", "steps", "seconds_per_image"])
   t.notOk(cols.some((c) => c.startsWith("class_")))
-  t.ok(compareColumns(rows, true).includes("class_9"))
+  t.ok(compareColumns(rows, "all").includes("class_9"))
+  t.same(compareColumns(rows, ["final_loss"]), ["final_loss"])
+  t.same(rowsWith(rows, ["final_loss"]).map((r) => `${r.run}:${r.node}`), ["A:train.history", "B:train.history"])
   const text = compareText(rows, cols)
   const lines = text.trimEnd().split("\n")
   t.equal(lines.length, 11)
@@ -85,6 +87,10 @@ t.test("pipe compare A B --html: text table on stdout, HTML with plots across ru
   const parsed = JSON.parse(json.out()) as { columns: string[]; rows: { node: string; scalars: Record<string, number | string> }[] }
   t.ok(parsed.columns.includes("class_0"))
   t.equal(parsed.rows.find((r) => r.node === "score-ddim-10")?.scalars.psnr, "Infinity", "non-finite numbers survive JSON as strings")
+  const picked = captureIo(root)
+  t.equal(await main(["compare", "last", "--columns", "fld,steps"], picked.io), 0)
+  t.match(picked.out(), /^run\s+profile\s+node\s+fld\s+steps\n/)
+  t.notMatch(picked.out(), /train\.history/, "rows without any chosen column are left out")
 })
 
 t.test("pipe report RUN regenerates report.html; unknown run and missing args fail cleanly", async (t) => {
