@@ -264,16 +264,19 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
   constexpr int PB = 128;
   const int nt = threads_for(2.0 * P * kk * s.cout);
   std::vector<float> partial((size_t)nt * n_out, 0.0f);
+  const int64_t nblocks = (P + PB - 1) / PB;
+  // Pixel blocks are handed out dynamically (a preempted thread on a shared machine does not hold
+  // up the other); each thread sums into its own partial dw.
 #pragma omp parallel num_threads(nt)
   {
     const int tid = omp_get_thread_num();
-    const int64_t per = (P + nt - 1) / nt;
-    const int64_t pa = std::min(P, tid * per), pb = std::min(P, pa + per);
     std::vector<float> buf((size_t)PB * kk + MR);  // +MR: k-major reads may run past the last row
     float* acc = partial.data() + (size_t)tid * n_out;
     bool first = true;
-    for (int64_t p0 = pa; p0 < pb; p0 += PB) {
-      const int np = (int)std::min<int64_t>(PB, pb - p0);
+#pragma omp for schedule(dynamic, 2)
+    for (int64_t blk = 0; blk < nblocks; blk++) {
+      const int64_t p0 = blk * PB;
+      const int np = (int)std::min<int64_t>(PB, P - p0);
       im2col_rows(x, buf.data(), s, 1, 1, p0, np);
       if (s.cout < 8) {
         // Few output channels: dw[:, n] += dy[p, n] * col[p, :] (axpy along k; acc is [cout][kk] here).

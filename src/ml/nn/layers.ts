@@ -77,7 +77,9 @@ export const sinusoidalEmbedding = (t: tf.Tensor1D, dim: number): tf.Tensor2D =>
     const half = dim >> 1
     const freqs = new Float32Array(half)
     for (let k = 0; k < half; k++) freqs[k] = Math.exp((-Math.log(10000) * k) / half)
-    const a = t.toFloat().reshape([-1, 1]).mul(tf.tensor2d(freqs, [1, half]))
+    // Outer product t freq^T as a [B,1] x [1,half] matmul: exact (one product per entry) and a fast
+    // kernel everywhere, where a broadcasting mul takes tfjs-cpu's slow generic path.
+    const a = tf.matMul(t.toFloat().reshape([-1, 1]), tf.tensor2d(freqs, [1, half]))
     return tf.concat([tf.sin(a), tf.cos(a)], 1) as tf.Tensor2D
   })
 
