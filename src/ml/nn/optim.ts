@@ -128,8 +128,8 @@ export interface TrainStepOptions {
  * One optimisation step: loss = lossFn(model), gradients w.r.t. every trainable variable, optional
  * clipping, one optimizer update. Returns the loss as a number; leaves no new tensors behind.
  */
-export const trainStep = (
-  model: Model, lossFn: (model: Model) => tf.Scalar, optimizer: Adam, o: TrainStepOptions = {},
+export const trainStep = <M extends Model>(
+  model: M, lossFn: (model: M) => tf.Scalar, optimizer: Adam, o: TrainStepOptions = {},
 ): { loss: number; gradNorm?: number } => {
   const byTfName = new Map<string, string>()
   const varList: tf.Variable[] = []

@@ -173,3 +173,28 @@ t.test("recycled output buffers never alias data a caller has read", (t) => {
   tf.setBackend("cpu")
   t.end()
 })
+
+t.test("trainStep on pipe-native (fused Adam, recycled buffers) leaks no tensors and matches cpu", async (t) => {
+  const { Adam, createLatentMlp, disposeModel, trainStep } = await import("../../../src/ml/nn/index.ts")
+  const run = (backend: string): { losses: number[]; leak: number } => {
+    tf.setBackend(backend)
+    const model = createLatentMlp({ inDim: 4, timeEmbedDim: 8, hidden: [64, 64] }, 3)
+    const rng = new Rng(4)
+    const x = tf.tensor2d(rng.normals(300 * 4), [300, 4]), eps = tf.tensor2d(rng.normals(300 * 4), [300, 4])
+    const ts = tf.tensor1d(rng.uniforms(300, 0, 1000))
+    const opt = new Adam({ lr: 1e-3 })
+    const lossFn = (m: typeof model) => tf.losses.meanSquaredError(eps, m.apply(x, ts)) as tf.Scalar
+    const losses = [trainStep(model, lossFn, opt, { clipNorm: 1 }).loss]
+    const n0 = tf.memory().numTensors
+    for (let i = 0; i < 10; i++) losses.push(trainStep(model, lossFn, opt, { clipNorm: 1 }).loss)
+    const leak = tf.memory().numTensors - n0
+    opt.dispose()
+    disposeModel(model)
+    tf.dispose([x, eps, ts])
+    tf.setBackend("cpu")
+    return { losses, leak }
+  }
+  const a = run(NATIVE_BACKEND), b = run("cpu")
+  t.equal(a.leak, 0, "numTensors stable across steps")
+  t.ok(a.losses.every((l, i) => Math.abs(l - b.losses[i]!) <= 1e-4 * Math.abs(b.losses[i]!)), `losses ${a.losses.at(-1)} vs ${b.losses.at(-1)}`)
+})
