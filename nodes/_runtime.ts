@@ -4,7 +4,9 @@
 import { type BackendChoice, isBackendPreference, selectBackend } from "../src/ml/backend/index.ts"
 
 export const prepare = async (options: { backend?: string }): Promise<BackendChoice> => {
-  const forced = options.backend
+  // tfjs's own backend names are accepted as aliases (what run.json records is the tfjs name).
+  const aliases: Record<string, string> = { "pipe-native": "native", tensorflow: "tfjs-node" }
+  const forced = options.backend === undefined ? undefined : (aliases[options.backend] ?? options.backend)
   if (forced === undefined || forced === "" || forced === "auto") return selectBackend()
   if (!isBackendPreference(forced)) {
     throw new Error(`unknown backend "${forced}": use one of native, tfjs-node-gpu, tfjs-node, wasm, cpu`)
