@@ -165,10 +165,17 @@ export const checkPage = async (
   } finally {
     clearTimeout(timer)
     if (child.exitCode === null && child.signalCode === null) {
+      // Browser.close was sent on success: give it a moment to exit cleanly before killing it.
       const gone = new Promise((r) => child.once("exit", r))
-      child.kill("SIGKILL")
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 3000))])
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
       await Promise.race([gone, new Promise((r) => setTimeout(r, 5000))])
     }
-    rmSync(profile, { recursive: true, force: true, maxRetries: 3 })
+    try {
+      // Chromium's helper processes may still be flushing into the profile for a moment.
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 })
+    } catch (e) {
+      process.emitWarning(`could not remove the temporary Chromium profile ${profile}: ${e instanceof Error ? e.message : String(e)}`)
+    }
   }
 }

@@ -171,7 +171,7 @@ thead th{background:#f5f5f5}table.kv th{background:#fafafa;font-weight:600}table
 .status-ok{color:#2e7d32;font-weight:600}.status-failed{color:#c62828;font-weight:600}.status-interrupted{color:#ef6c00;font-weight:600}
 figure{display:inline-block;margin:0 16px 16px 0;vertical-align:top}figcaption{font-size:12px;color:#444;margin-top:4px}
 figure.sample img{image-rendering:pixelated;border:1px solid #ddd}
-.plots figure{border:1px solid #eee;padding:6px}details{margin:.3em 0}summary{cursor:pointer}
+.plots figure{border:1px solid #eee;padding:6px}details{display:inline-block;vertical-align:top;margin:.3em 1.5em .3em 0}summary{cursor:pointer}
 tr.elided td{text-align:center;color:#888}.legend span{margin-right:1em}.warn{color:#8a5a00}
 `
 

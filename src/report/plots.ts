@@ -79,7 +79,8 @@ export const lossCurvePlots = (entries: readonly MetricsEntry[]): PlotSpec[] =>
       .filter(([, t]) => isLossTable(t))
       .flatMap(([name, t]) => {
         const values = lossPoints(t)
-        if (values.length === 0) return []
+        // One logged step (a smoke run) makes no curve, and vega labels a one-value axis badly.
+        if (new Set(values.map((v) => v.step)).size < 2) return []
         const spec: TopLevelSpec = {
           $schema: "https://vega.github.io/schema/vega-lite/v6.json",
           title: `${e.node} · ${name}`,

@@ -7,7 +7,7 @@ import { escapeHtml } from "../../src/report/escape.ts"
 import { fmtNum, orderScalars, pngSize, smallTableHtml } from "../../src/report/html.ts"
 import { buildReport, cacheDirOf, onRunFinished, plotSpecsOf } from "../../src/report/index.ts"
 import { edgesOf, loadReportData } from "../../src/report/load.ts"
-import { isLossTable, lossColumns, lossPoints, MAX_POINTS, qualityPlots, qualityPoints, strideIndices } from "../../src/report/plots.ts"
+import { isLossTable, lossColumns, lossCurvePlots, lossPoints, MAX_POINTS, qualityPlots, qualityPoints, strideIndices } from "../../src/report/plots.ts"
 import { samplerFromAncestors, samplerFromTables, seriesLabeller } from "../../src/report/series.ts"
 import { gridPng, makeFakeRun } from "./helpers.ts"
 
@@ -124,6 +124,8 @@ t.test("loss tables: detected by step + *loss* columns, strided to MAX_POINTS, n
   t.same(lossColumns({ columns: ["step", "epoch", "loss", "accuracy"], rows: [] }), ["loss"], "train-classifier curve")
   t.same(lossColumns({ columns: ["step", "loss", "ema_loss"], rows: [] }), ["loss", "ema_loss"], "train-diffusion curve")
   t.notOk(isLossTable({ columns: ["step", "loss"], rows: [] }))
+  const one = { node: "judge", kind: "train-classifier", port: "metrics", metrics: { scalars: {}, tables: { curve: { columns: ["step", "loss"], rows: [[8, 2.3]] } } } }
+  t.same(lossCurvePlots([one]), [], "a single logged step is not a curve")
   const rows = Array.from({ length: 5000 }, (_, i) => [i, i === 7 ? Number.NaN : 1 / (i + 1), 2] as const)
   const pts = lossPoints({ columns: ["step", "loss", "kl_loss"], rows })
   t.ok(pts.length <= 2 * (MAX_POINTS + 1))
