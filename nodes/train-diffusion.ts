@@ -2,18 +2,20 @@
 // rectified-flow: velocity, Liu et al. 2022) in pixel space (U-Net on a dataset, images scaled to
 // [-1, 1]) or latent space (MLP on standardised VAE latents). Outputs the EMA weights, whose config
 // records objective, schedule and space (and, in latent space, the latents' mean/std) for the samplers,
-// and the loss curve. The loop lives in src/ml/training/diffusion.ts.
+// and the loss curve. With `pairs` (from reflow-pairs) it trains a reflowed rectified flow on fixed
+// (noise, sample) couplings (Liu et al. 2022, sec. 2.3). The loop lives in src/ml/training/diffusion.ts.
 // Determinism: the weights depend only on inputs and params (seed); `history` also holds the training
 // time and throughput, which vary run to run.
 import { Type } from "@sinclair/typebox"
 import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { defineNode, NodeError, optional } from "../src/node.ts"
-import { DatasetType, LatentsType, MetricsType, WeightsType } from "../src/artifacts/index.ts"
-import type { Dataset, Latents, Metrics } from "../src/artifacts/types.ts"
+import { DatasetType, LatentsType, MetricsType, TensorType, WeightsType } from "../src/artifacts/index.ts"
+import type { Dataset, Latents, Metrics, Tensor } from "../src/artifacts/types.ts"
 import {
   countParams, createLatentMlp, createUNet, disposeModel, type Model, referenceMlpConfig, referenceUNetConfig,
 } from "../src/ml/nn/index.ts"
+import { type ReflowPairs, readReflowPairs } from "../src/ml/sampling.ts"
 import { cosineDefaults, linearDefaults, type ScheduleConfig } from "../src/ml/schedules.ts"
 import {
   batchesPerEpoch, type DiffusionMeta, type DiffusionProcess, effectiveBatch, trainDiffusion, type TrainingSet, withDiffusionMeta,
@@ -97,41 +99,57 @@ const latentSet = (z: Latents, limit: number): TrainingSet => ({
   },
 })
 
+/** Reflow: items are the samples x1, each with the noise x0 it was generated from. */
+const pairsSet = (r: ReflowPairs, limit: number): TrainingSet => {
+  const size = r.itemShape.reduce((a, b) => a * b, 1)
+  const gather = (which: 0 | 1) => (idx: ArrayLike<number>): Float32Array => {
+    const out = new Float32Array(idx.length * size)
+    for (let k = 0; k < idx.length; k++) out.set(r.data.subarray((2 * idx[k]! + which) * size, (2 * idx[k]! + which + 1) * size), k * size)
+    return out
+  }
+  return { count: Math.min(r.count, limit), itemShape: r.itemShape, rows: gather(1), noise: gather(0) }
+}
+
 /** The U-Net needs the image side divisible by 2^(levels-1) (skips must match) and channels divisible by its 8 groups. */
-const unetProblem = (p: P, d: Dataset): string | undefined => {
+const unetProblem = (p: P, [height, width]: readonly number[]): string | undefined => {
   const f = 2 ** (p.channelMults.length - 1)
-  if (d.height % f !== 0 || d.width % f !== 0)
-    return `${p.channelMults.length} U-Net levels halve ${d.height}x${d.width} ${p.channelMults.length - 1} times; the size must be divisible by ${f}`
+  if (height! % f !== 0 || width! % f !== 0)
+    return `${p.channelMults.length} U-Net levels halve ${height}x${width} ${p.channelMults.length - 1} times; the size must be divisible by ${f}`
   const bad = p.channelMults.map((m) => m * p.baseChannels).find((c) => c % 8 !== 0)
   return bad === undefined ? undefined : `U-Net level with ${bad} channels: channels must be multiples of 8 (GroupNorm with 8 groups)`
 }
 
-const buildModel = (p: P, inputs: { dataset?: Dataset; latents?: Latents }): Model | string => {
+/** A U-Net for items [H, W, C] (pixel space) or an MLP for items [D] (latent space). */
+const buildModel = (p: P, itemShape: readonly number[]): Model | string => {
   if (p.space === "pixel") {
-    const d = inputs.dataset
-    if (d === undefined) return "space pixel needs the `dataset` input"
-    const problem = unetProblem(p, d)
+    if (itemShape.length !== 3) return `space pixel needs images [H, W, C], got items of shape [${itemShape}]`
+    const [height, , channels] = itemShape as [number, number, number]
+    const problem = unetProblem(p, itemShape)
     if (problem !== undefined) return problem
     return createUNet(
       {
-        inChannels: d.channels, outChannels: d.channels, baseChannels: p.baseChannels, channelMults: p.channelMults,
+        inChannels: channels, outChannels: channels, baseChannels: p.baseChannels, channelMults: p.channelMults,
         resBlocksPerLevel: p.resBlocksPerLevel, attentionResolutions: p.attentionResolutions, dropout: p.dropout,
-        timeEmbedDim: p.timeEmbedDim ?? u.timeEmbedDim, imageSize: d.height,
+        timeEmbedDim: p.timeEmbedDim ?? u.timeEmbedDim, imageSize: height,
       },
       p.seed,
     )
   }
-  const z = inputs.latents
-  if (z === undefined) return "space latent needs the `latents` input"
+  if (itemShape.length !== 1) return `space latent needs vectors [D], got items of shape [${itemShape}]`
   return createLatentMlp(
-    { inDim: z.dim, timeEmbedDim: p.timeEmbedDim ?? referenceMlpConfig.timeEmbedDim, hidden: new Array<number>(p.mlpDepth).fill(p.mlpWidth) },
+    { inDim: itemShape[0]!, timeEmbedDim: p.timeEmbedDim ?? referenceMlpConfig.timeEmbedDim, hidden: new Array<number>(p.mlpDepth).fill(p.mlpWidth) },
     p.seed,
   )
 }
 
-const inputProblem = (p: P, inputs: { dataset?: Dataset; latents?: Latents }): string | undefined => {
-  if (inputs.dataset !== undefined && inputs.latents !== undefined) return "connect exactly one of `dataset` (space pixel) and `latents` (space latent), not both"
-  if (inputs.dataset === undefined && inputs.latents === undefined) return `connect \`${p.space === "pixel" ? "dataset" : "latents"}\` (space ${p.space})`
+const inputProblem = (p: P, inputs: { dataset?: Dataset; latents?: Latents; pairs?: Tensor }): string | undefined => {
+  const given = (["dataset", "latents", "pairs"] as const).filter((k) => inputs[k] !== undefined)
+  if (given.length > 1) return `connect exactly one of \`dataset\` (space pixel), \`latents\` (space latent) and \`pairs\` (reflow), not ${given.join(" and ")}`
+  if (given.length === 0) return `connect \`${p.space === "pixel" ? "dataset" : "latents"}\` (space ${p.space})`
+  if (inputs.pairs !== undefined) {
+    if (p.objective !== "rectified-flow") return "`pairs` (reflow) trains a rectified flow: set objective: rectified-flow"
+    return undefined
+  }
   if (p.space === "pixel" && inputs.latents !== undefined) return "space pixel trains on images: connect `dataset`, or set space: latent to train on `latents`"
   if (p.space === "latent" && inputs.dataset !== undefined) return "space latent trains on latents: connect `latents`, or set space: pixel to train on `dataset`"
   const count = inputs.dataset?.count ?? inputs.latents?.count ?? 0
@@ -144,7 +162,7 @@ export default defineNode({
   kind: "train-diffusion",
   description: "Trains a DDPM (ε) or rectified-flow (velocity) model on images (U-Net) or VAE latents (MLP); outputs EMA weights and the loss curve.",
   params: Params,
-  inputs: { dataset: optional(DatasetType), latents: optional(LatentsType) },
+  inputs: { dataset: optional(DatasetType), latents: optional(LatentsType), pairs: optional(TensorType) },
   outputs: { model: WeightsType, history: MetricsType },
   heavy: true,
   run: (inputs, p, ctx) =>
@@ -153,10 +171,19 @@ export default defineNode({
       if (problem !== undefined) return yield* Effect.fail(new NodeError(problem))
       const limit = p.limit ?? Number.MAX_SAFE_INTEGER
       const { dataset, latents } = inputs
-      const set = dataset !== undefined ? pixelSet(dataset, limit) : latents !== undefined ? latentSet(latents, limit) : undefined
+      const pairs = inputs.pairs === undefined ? undefined : readReflowPairs(inputs.pairs)
+      if (typeof pairs === "string") return yield* Effect.fail(new NodeError(pairs))
+      if (pairs !== undefined && pairs.space !== p.space)
+        return yield* Effect.fail(new NodeError(`the reflow pairs are in ${pairs.space} space; set space: ${pairs.space}`))
+      const set =
+        dataset !== undefined ? pixelSet(dataset, limit)
+        : latents !== undefined ? latentSet(latents, limit)
+        : pairs !== undefined ? pairsSet(pairs, limit)
+        : undefined
       if (set === undefined) return yield* Effect.fail(new NodeError("no training input"))
+      const latent = latents !== undefined ? { mean: Array.from(latents.mean), std: Array.from(latents.std) } : pairs?.latent
       const steps = p.steps ?? p.epochs * batchesPerEpoch(set.count, p.batchSize)
-      const built = yield* Effect.try({ try: () => buildModel(p, inputs), catch: (e) => new NodeError(`building the model: ${String(e)}`, { cause: e }) })
+      const built = yield* Effect.try({ try: () => buildModel(p, set.itemShape), catch: (e) => new NodeError(`building the model: ${String(e)}`, { cause: e }) })
       if (typeof built === "string") return yield* Effect.fail(new NodeError(built))
       const model = built
       const B = effectiveBatch(set.count, p.batchSize)
@@ -191,7 +218,7 @@ export default defineNode({
         space: p.space,
         itemShape: set.itemShape,
         ...(p.objective === "ddpm" ? { schedule: scheduleOf(p) } : {}),
-        ...(latents !== undefined ? { latent: { mean: Array.from(latents.mean), std: Array.from(latents.std) } } : {}),
+        ...(latent !== undefined ? { latent } : {}),
       }
       const history: Metrics = {
         scalars: {

@@ -11,7 +11,7 @@
 import { type Static, Type } from "@sinclair/typebox"
 import * as tf from "@tensorflow/tfjs"
 import { imageBatchToUint8 } from "../artifacts/convert.ts"
-import type { FileArtifact, ImageBatch, Metrics, Weights } from "../artifacts/types.ts"
+import type { FileArtifact, ImageBatch, Metrics, Tensor, Weights } from "../artifacts/types.ts"
 import { composeGrid, defaultGridOptions } from "./image/grid.ts"
 import { encodePng } from "./image/png.ts"
 import { disposeModel, type Model, modelFromWeights } from "./nn/index.ts"
@@ -100,6 +100,13 @@ export type SampleOutcome =
   | { readonly ok: false; readonly reason: "interrupted" }
   | { readonly ok: false; readonly reason: "invalid"; readonly message: string }
 
+/** The starting noise of items first..first+n-1 for a sampling seed's Rng: item i from rng.fork(`start/${i}`). */
+export const startNoise = (rng: Rng, first: number, n: number, itemSize: number): Float32Array => {
+  const out = new Float32Array(n * itemSize)
+  for (let i = 0; i < n; i++) out.set(rng.fork(`start/${first + i}`).normals(itemSize), i * itemSize)
+  return out
+}
+
 /** Raised inside the loop's progress callback to leave it; caught in `generate`, never escapes. */
 class Interrupted extends Error {}
 
@@ -136,8 +143,7 @@ export const generate = (model: Model, meta: DiffusionMeta, p: SamplingParams, h
     if (hooks.interrupted?.() === true) return { ok: false, reason: "interrupted" }
     const first = b * p.batchSize
     const n = Math.min(p.batchSize, p.count - first)
-    const start = new Float32Array(n * itemSize)
-    for (let i = 0; i < n; i++) start.set(rng.fork(`start/${first + i}`).normals(itemSize), i * itemSize)
+    const start = startNoise(rng, first, n, itemSize)
     const xStart = tf.tensor(start, [n, ...meta.itemShape], "float32")
     const onStep = (done: number): void => {
       hooks.onStep?.(b * p.steps + done, total)
@@ -225,3 +231,58 @@ export const samplingMetrics = (record: Readonly<Record<string, string | number>
   scalars: Object.fromEntries(Object.entries(record).filter((e): e is [string, number] => typeof e[1] === "number")),
   tables: {},
 })
+
+// ---- Reflow pairs (Liu et al. 2022, arXiv:2209.03003, sec. 2.3) -----------------------------------
+
+/** What a reflow-pairs tensor carries: [N, 2, ...itemShape], [:, 0] the noise x0, [:, 1] the sample x1 it flowed to. */
+export interface ReflowPairs {
+  readonly count: number
+  readonly itemShape: readonly number[]
+  readonly space: Space
+  readonly latent?: DiffusionMeta["latent"]
+  readonly data: Float32Array // [N, 2, ...itemShape], model space (pixels in [-1, 1], unclamped)
+}
+
+export const reflowPairsTensor = (pairs: ReflowPairs, record: Readonly<Record<string, string | number>>): Tensor => ({
+  shape: [pairs.count, 2, ...pairs.itemShape],
+  data: pairs.data,
+  meta: {
+    ...Object.fromEntries(Object.entries(record).map(([k, v]) => [k, String(v)])),
+    kind: "reflow-pairs",
+    space: pairs.space,
+    ...(pairs.latent === undefined ? {} : { latent: JSON.stringify(pairs.latent) }),
+  },
+})
+
+/** Reads a reflow-pairs tensor back; a string says why the tensor is not one. */
+export const readReflowPairs = (t: Tensor): ReflowPairs | string => {
+  if (t.meta.kind !== "reflow-pairs") return `the tensor is not a reflow-pairs tensor (meta.kind = ${JSON.stringify(t.meta.kind)}); make it with reflow-pairs`
+  const space = t.meta.space
+  if (space !== "pixel" && space !== "latent") return `reflow pairs: unknown space ${JSON.stringify(space)}`
+  if (t.shape.length < 3 || t.shape[1] !== 2) return `reflow pairs: shape [${t.shape}] is not [N, 2, ...item]`
+  const latentJson = t.meta.latent
+  const latent = latentJson === undefined ? undefined : (JSON.parse(latentJson) as DiffusionMeta["latent"])
+  if (space === "latent" && latent === undefined) return "reflow pairs in latent space lack the latents' mean/std"
+  return { count: t.shape[0]!, itemShape: t.shape.slice(2), space, data: t.data, ...(latent === undefined ? {} : { latent }) }
+}
+
+/**
+ * Runs the flow from fresh noise and keeps each (x0, x1) coupling: the data of a reflow training run.
+ * Only for rectified-flow models; x0 is exactly the starting noise `generate` uses for the same seed.
+ */
+export const reflowPairsFromWeights = (w: Weights, p: SamplingParams, hooks: SampleHooks = {}): { ok: true; pairs: ReflowPairs; seconds: number; evals: number } | Exclude<WeightsSampleOutcome, { ok: true }> => {
+  const meta = readDiffusionMeta(w)
+  if (typeof meta === "string") return { ok: false, reason: "invalid", message: meta }
+  if (meta.objective !== "rectified-flow") return { ok: false, reason: "invalid", message: `reflow needs a rectified-flow model; this one was trained with objective ${meta.objective}` }
+  const out = sampleWeights(w, meta.space, p, hooks)
+  if (!out.ok) return out
+  const size = meta.itemShape.reduce((a, b) => a * b, 1)
+  const noise = startNoise(new Rng(p.seed), 0, p.count, size)
+  const data = new Float32Array(2 * p.count * size)
+  for (let i = 0; i < p.count; i++) {
+    data.set(noise.subarray(i * size, (i + 1) * size), 2 * i * size)
+    data.set(out.values.subarray(i * size, (i + 1) * size), (2 * i + 1) * size)
+  }
+  const pairs: ReflowPairs = { count: p.count, itemShape: meta.itemShape, space: meta.space, data, ...(meta.latent === undefined ? {} : { latent: meta.latent }) }
+  return { ok: true, pairs, seconds: out.seconds, evals: out.evals }
+}

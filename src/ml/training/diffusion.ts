@@ -60,6 +60,11 @@ export interface TrainingSet {
   readonly count: number
   readonly itemShape: readonly number[]
   readonly rows: (indices: ArrayLike<number>) => Float32Array
+  /**
+   * Reflow (Liu et al. 2022, sec. 2.3): the noise x0 each item was generated from, gathered like `rows`.
+   * Rectified flow then trains on these fixed (x0, x1) couplings instead of fresh independent noise.
+   */
+  readonly noise?: (indices: ArrayLike<number>) => Float32Array
 }
 
 export interface StepReport {
@@ -131,9 +136,11 @@ const emaUpdate = (ema: Ema, model: Model, decay: number): void => {
   })
 }
 
+type BatchMaker = (data: tf.Tensor, pairedNoise: tf.Tensor | undefined) => TrainingBatch<Int32Array | Float32Array>
+
 /** (x_t, target, t) for a data batch: t then noise drawn from `rng` (see src/ml/diffusion.ts). */
-const batchMaker = (p: DiffusionProcess, rng: Rng): ((x0: tf.Tensor) => TrainingBatch<Int32Array | Float32Array>) => {
-  if (p.objective === "rectified-flow") return (x1) => rfTrainingBatch(x1, p.tSampling, rng)
+const batchMaker = (p: DiffusionProcess, rng: Rng): BatchMaker => {
+  if (p.objective === "rectified-flow") return (x1, x0) => rfTrainingBatch(x1, p.tSampling, rng, x0)
   const schedule = makeSchedule(p.schedule)
   return (x0) => ddpmTrainingBatch(schedule, x0, rng)
 }
@@ -148,6 +155,7 @@ const mseLoss = (model: Model, batch: TrainingBatch<Int32Array | Float32Array>, 
  */
 export const trainDiffusion = (model: Model, set: TrainingSet, o: TrainOptions, hooks: TrainHooks = {}): TrainOutcome => {
   if (set.count < 1) throw new RangeError("trainDiffusion: empty training set")
+  if (set.noise !== undefined && o.process.objective !== "rectified-flow") throw new RangeError("trainDiffusion: paired noise (reflow) needs objective rectified-flow")
   const B = effectiveBatch(set.count, o.batchSize)
   const perEpoch = batchesPerEpoch(set.count, o.batchSize)
   const rng = new Rng(o.seed)
@@ -171,11 +179,13 @@ export const trainDiffusion = (model: Model, set: TrainingSet, o: TrainOptions, 
       const b = (step - 1) % perEpoch
       const epoch = Math.floor((step - 1) / perEpoch) + 1
       if (b === 0) perm = orderRng.permutation(set.count)
-      const x0 = tf.tensor(set.rows(perm.subarray(b * B, (b + 1) * B)), [B, ...set.itemShape], "float32")
-      const batch = makeBatch(x0)
+      const idx = perm.subarray(b * B, (b + 1) * B)
+      const data = tf.tensor(set.rows(idx), [B, ...set.itemShape], "float32")
+      const paired = set.noise === undefined ? undefined : tf.tensor(set.noise(idx), [B, ...set.itemShape], "float32")
+      const batch = makeBatch(data, paired)
       const tIn = tf.tensor1d(batch.modelTime, "float32")
       const result = trainStep(model, (m) => mseLoss(m, batch, tIn, dropoutRng), adam, o.clipNorm > 0 ? { clipNorm: o.clipNorm } : {})
-      tf.dispose([x0, batch.xt, batch.target, tIn])
+      tf.dispose([data, batch.xt, batch.target, tIn, ...(paired === undefined ? [] : [paired])])
       loss = result.loss
       if (!Number.isFinite(loss)) return { ok: false, reason: "non-finite", step, loss }
       emaUpdate(ema, model, emaDecayAt(step, o.emaDecay))
