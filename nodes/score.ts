@@ -10,7 +10,7 @@ import { DatasetType, ImageBatchType, MetricsType, WeightsType, datasetToImageBa
 import { classifierFromWeights } from "../src/ml/nn/classifier.ts"
 import { disposeModel } from "../src/ml/nn/index.ts"
 import { Rng } from "../src/ml/random.ts"
-import { type ImageSet, scoreImages, subsetImages } from "../src/ml/scoring.ts"
+import { scoreImages, subsetDataset } from "../src/ml/scoring.ts"
 
 const Params = Type.Object({
   realCount: Type.Integer({ minimum: 2, default: 10000, description: "Real test images in the FLD reference (a seeded subset when fewer than given)." }),
@@ -40,9 +40,9 @@ export default defineNode({
       if (inputs.reference !== undefined && inputs.referenceDataset !== undefined)
         return yield* Effect.fail(new NodeError("connect at most one of reference / referenceDataset"))
       const rng = new Rng(p.seed)
-      const realAll = datasetToImageBatch(inputs.real)
-      const real: ImageSet = realAll.count > p.realCount ? subsetImages(realAll, p.realCount, rng.fork("real")) : realAll
-      const realTrain = inputs.realTrain && datasetToImageBatch(inputs.realTrain)
+      const real = datasetToImageBatch(inputs.real.count > p.realCount ? subsetDataset(inputs.real, p.realCount, rng.fork("real")) : inputs.real)
+      // The floor: as many real train images as there are samples (a seeded subset), same reference.
+      const floor = inputs.realTrain && datasetToImageBatch(subsetDataset(inputs.realTrain, inputs.images.count, rng.fork("floor")))
       const reference = inputs.reference ?? (inputs.referenceDataset && datasetToImageBatch(inputs.referenceDataset))
       const model = yield* Effect.try({
         try: () => classifierFromWeights(inputs.classifier),
@@ -51,10 +51,10 @@ export default defineNode({
       const metrics = yield* Effect.try({
         try: () => scoreImages(model, {
           images: inputs.images, real,
-          ...(realTrain === undefined ? {} : { realTrain }),
+          ...(floor === undefined ? {} : { floor }),
           ...(reference === undefined ? {} : { reference }),
           ...(inputs.timing === undefined ? {} : { passThrough: inputs.timing.scalars }),
-        }, { batchSize: p.batchSize, rng }),
+        }, { batchSize: p.batchSize }),
         catch: (e) => new NodeError(errorMessage(e), { cause: e }),
       }).pipe(Effect.ensuring(Effect.sync(() => disposeModel(model))))
       return { metrics }

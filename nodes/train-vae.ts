@@ -12,7 +12,8 @@ import { encodePng } from "../src/ml/image/png.ts"
 import { countParams, disposeModel, modelToWeights } from "../src/ml/nn/index.ts"
 import type { VaeConfig } from "../src/ml/nn/vae.ts"
 import { Rng } from "../src/ml/random.ts"
-import { gatherFloatRows, holdoutSplit, toUnitFloat } from "../src/ml/training/minibatch.ts"
+import { gatherRows } from "../src/ml/data/subset.ts"
+import { holdoutSplit, toUnitFloat } from "../src/ml/training/minibatch.ts"
 import { evaluateVae, trainVae } from "../src/ml/training/vae.ts"
 
 const Params = Type.Object({
@@ -38,10 +39,9 @@ const Params = Type.Object({
   logEvery: Type.Integer({ minimum: 1, default: 20, description: "Steps per loss-curve row (means over the window)." }),
 })
 
-const unitPixels = (d: Dataset, indices?: Int32Array): Float32Array => {
-  const all = toUnitFloat(d.images)
-  return indices === undefined ? all : gatherFloatRows(all, d.height * d.width * d.channels, indices)
-}
+/** Pixels in [0, 1] of all images, or of rows `indices` (gathered as uint8 first: 4x less copying). */
+const unitPixels = (d: Dataset, indices?: Int32Array): Float32Array =>
+  toUnitFloat(indices === undefined ? d.images : gatherRows(d.images, d.height * d.width * d.channels, indices))
 
 /** 8-bit raster rows of one image for the grid. */
 const toRaster = (pixels: Float32Array, i: number, size: number) => {

@@ -10,12 +10,13 @@
 // - every numeric meta entry of the batch (steps, seconds_per_image, ...) passed through as a scalar,
 //   after any `passThrough` scalars (a latent sampler's timing metrics, since Latents carry no meta);
 //   the scores themselves take precedence over a pass-through entry of the same name.
-import type { ImageBatch, Metrics, MetricsTable } from "../artifacts/types.ts"
+import type { Dataset, ImageBatch, Metrics, MetricsTable } from "../artifacts/types.ts"
 import { accuracy, classHistogram } from "./metrics/classes.ts"
 import { type GaussianStats, frechetDistance, gaussianStats } from "./metrics/frechet.ts"
 import { psnrFromMse } from "./metrics/psnr.ts"
 import { ssimBatch } from "./metrics/ssim.ts"
 import type { ClassifierModel } from "./nn/classifier.ts"
+import { gatherRows } from "./data/subset.ts"
 import type { Rng } from "./random.ts"
 import { classify } from "./training/classifier.ts"
 
@@ -26,8 +27,8 @@ export interface ScoreInputs {
   readonly images: ImageBatch
   /** Real test images: the FLD reference. */
   readonly real: ImageSet
-  /** Real training images the floor subset is drawn from. */
-  readonly realTrain?: ImageSet
+  /** Real training images, as many as `images` (subsetDataset draws them): the floor's sample. */
+  readonly floor?: ImageSet
   /** Reference images paired with `images` (first images.count of them). */
   readonly reference?: ImageSet
   /** Scalars to pass through, e.g. a sampler's timing metrics (seconds_per_image, steps). */
@@ -36,8 +37,6 @@ export interface ScoreInputs {
 
 export interface ScoreOptions {
   readonly batchSize: number
-  /** Draws the floor subset of realTrain. */
-  readonly rng: Rng
 }
 
 const sameShape = (a: ImageSet, b: ImageSet): boolean => a.height === b.height && a.width === b.width && a.channels === b.channels
@@ -48,14 +47,13 @@ export const featureStats = (model: ClassifierModel, x: ImageSet, batchSize: num
   return { stats: gaussianStats(features, x.count, model.config.hidden), predictions }
 }
 
-/** A seeded subset of n images (without replacement, in a random order). */
-export const subsetImages = (x: ImageSet, n: number, rng: Rng): ImageSet => {
-  const row = x.height * x.width * x.channels
-  const idx = rng.permutation(x.count).subarray(0, Math.min(n, x.count))
-  const pixels = new Float32Array(idx.length * row)
-  idx.forEach((i, k) => pixels.set(x.pixels.subarray(i * row, (i + 1) * row), k * row))
-  const labels = x.labels === null ? null : Uint8Array.from(idx, (i) => x.labels![i]!)
-  return { ...x, count: idx.length, pixels, labels }
+/** min(n, count) distinct indices in a seeded random order. */
+export const subsetIndices = (count: number, n: number, rng: Rng): Int32Array => rng.permutation(count).subarray(0, Math.min(n, count))
+
+/** A seeded subset of n images (without replacement, in a random order), gathered before any conversion. */
+export const subsetDataset = (d: Dataset, n: number, rng: Rng): Dataset => {
+  const idx = subsetIndices(d.count, n, rng)
+  return { ...d, count: idx.length, images: gatherRows(d.images, d.height * d.width * d.channels, idx), labels: gatherRows(d.labels, 1, idx) }
 }
 
 export interface PairwiseMetrics {
@@ -96,7 +94,7 @@ export const metaMetrics = (meta: ImageBatch["meta"]): { scalars: Record<string,
 export const scoreImages = (model: ClassifierModel, inputs: ScoreInputs, o: ScoreOptions): Metrics => {
   const { images, real } = inputs
   const { imageSize: s, inChannels: ch, numClasses } = model.config
-  for (const [name, set] of [["images", images], ["real", real], ["realTrain", inputs.realTrain], ["reference", inputs.reference]] as const)
+  for (const [name, set] of [["images", images], ["real", real], ["floor", inputs.floor], ["reference", inputs.reference]] as const)
     if (set !== undefined && (set.height !== s || set.width !== s || set.channels !== ch))
       throw new RangeError(`${name} are ${set.height}x${set.width}x${set.channels} but the judge takes ${s}x${s}x${ch}`)
   if (images.count < 2) throw new RangeError(`FLD needs at least 2 samples, got ${images.count}`)
@@ -108,11 +106,10 @@ export const scoreImages = (model: ClassifierModel, inputs: ScoreInputs, o: Scor
   scalars.fld = frechetDistance(gen.stats, ref.stats)
   scalars.samples = images.count
   scalars.real_samples = real.count
-  if (inputs.realTrain !== undefined) {
-    const sub = subsetImages(inputs.realTrain, images.count, o.rng.fork("floor"))
-    if (sub.count < 2) throw new RangeError(`the FLD floor needs at least 2 real train images, got ${sub.count}`)
-    scalars.fld_floor = frechetDistance(featureStats(model, sub, o.batchSize).stats, ref.stats)
-    scalars.floor_samples = sub.count
+  if (inputs.floor !== undefined) {
+    if (inputs.floor.count < 2) throw new RangeError(`the FLD floor needs at least 2 real train images, got ${inputs.floor.count}`)
+    scalars.fld_floor = frechetDistance(featureStats(model, inputs.floor, o.batchSize).stats, ref.stats)
+    scalars.floor_samples = inputs.floor.count
   }
   const hist = classHistogram(gen.predictions, numClasses)
   hist.forEach((n, k) => (scalars[`class_${k}`] = n / images.count))

@@ -7,7 +7,7 @@ import type { ImageBatch } from "../../src/artifacts/types.ts"
 import { createClassifier } from "../../src/ml/nn/classifier.ts"
 import { disposeModel } from "../../src/ml/nn/index.ts"
 import { Rng } from "../../src/ml/random.ts"
-import { type ImageSet, metaMetrics, pairwiseMetrics, scoreImages, subsetImages } from "../../src/ml/scoring.ts"
+import { type ImageSet, metaMetrics, pairwiseMetrics, scoreImages, subsetDataset } from "../../src/ml/scoring.ts"
 import { runNode } from "../nodes/data-node-helpers.ts"
 
 await tf.setBackend("cpu")
@@ -46,12 +46,12 @@ t.test("FLD with a fixed random-init judge: real vs real is near the floor, nois
   const all = datasetToImageBatch(dataset)
   const real = rows(all, 0, 300)
   const samples = rows(all, 300, 450)
-  const realTrain = rows(all, 450, 600)
+  const floor = rows(all, 450, 600)
   // A small LeNet at its seeded init: features are a fixed random map, enough to tell digits from noise.
   const judge = createClassifier({ imageSize: 28, inChannels: 1, conv1: 4, conv2: 8, hidden: 16, numClasses: 10 }, 0)
-  const o = { batchSize: 100, rng: new Rng(0) }
-  const digits = scoreImages(judge, { images: { ...samples, meta: { steps: 10, sampler: "ddim" } }, real, realTrain, passThrough: { steps: 99, seconds_per_image: 0.5 } }, o)
-  const noise = scoreImages(judge, { images: { ...samples, pixels: new Rng(1).uniforms(150 * 784), labels: null }, real, realTrain }, o)
+  const o = { batchSize: 100 }
+  const digits = scoreImages(judge, { images: { ...samples, meta: { steps: 10, sampler: "ddim" } }, real, floor, passThrough: { steps: 99, seconds_per_image: 0.5 } }, o)
+  const noise = scoreImages(judge, { images: { ...samples, pixels: new Rng(1).uniforms(150 * 784), labels: null }, real, floor }, o)
   const s = digits.scalars
   t.equal(s.samples, 150)
   t.equal(s.floor_samples, 150)
@@ -59,14 +59,14 @@ t.test("FLD with a fixed random-init judge: real vs real is near the floor, nois
   t.ok(s.fld! > 0 && s.fld_floor! > 0)
   t.ok(s.fld! < 2 * s.fld_floor!, `real vs real ${s.fld} near the floor ${s.fld_floor}`)
   t.ok(noise.scalars.fld! > 20 * s.fld_floor!, `noise ${noise.scalars.fld} far above the floor ${s.fld_floor}`)
-  t.equal(noise.scalars.fld_floor, s.fld_floor, "the floor depends on the sample count and seed only")
+  t.equal(noise.scalars.fld_floor, s.fld_floor, "the floor does not depend on the samples")
   const fractions = Array.from({ length: 10 }, (_, k) => s[`class_${k}`]!)
   t.ok(Math.abs(fractions.reduce((a, b) => a + b, 0) - 1) < 1e-12, "class fractions sum to 1")
   t.ok(s.accuracy! >= 0 && s.accuracy! <= 1, "accuracy reported when labels are present")
   t.notOk("accuracy" in noise.scalars, "no accuracy without labels")
   t.same([s.steps, s.seconds_per_image], [10, 0.5], "batch meta beats pass-through; pass-through kept otherwise")
   t.same(digits.tables.meta?.rows, [["sampler", "ddim"], ["steps", 10]])
-  const again = scoreImages(judge, { images: samples, real, realTrain }, { batchSize: 64, rng: new Rng(0) })
+  const again = scoreImages(judge, { images: samples, real, floor }, { batchSize: 64 })
   t.equal(again.scalars.fld, s.fld, "batch size does not change the score")
   disposeModel(judge)
 })
@@ -79,23 +79,23 @@ t.test("accuracy against requested labels: a judge that always says 0", (t) => {
   const rng = new Rng(2)
   const images: ImageBatch = { count: 4, height: 28, width: 28, channels: 1, pixels: rng.uniforms(4 * 784), labels: Uint8Array.from([0, 0, 3, 0]), meta: {} }
   const real: ImageSet = { ...images, pixels: rng.uniforms(4 * 784), labels: null }
-  const m = scoreImages(judge, { images, real, reference: images }, { batchSize: 3, rng })
+  const m = scoreImages(judge, { images, real, reference: images }, { batchSize: 3 })
   t.equal(m.scalars.accuracy, 0.75)
   t.equal(m.scalars.class_0, 1)
   t.same([m.scalars.mse, m.scalars.psnr, m.scalars.ssim], [0, Infinity, 1])
-  t.notOk("fld_floor" in m.scalars, "no floor without realTrain")
-  t.throws(() => scoreImages(judge, { images: { ...images, count: 1, pixels: images.pixels.slice(0, 784), labels: null }, real }, { batchSize: 3, rng }), /at least 2 samples/)
+  t.notOk("fld_floor" in m.scalars, "no floor without floor images")
+  t.throws(() => scoreImages(judge, { images: { ...images, count: 1, pixels: images.pixels.slice(0, 784), labels: null }, real }, { batchSize: 3 }), /at least 2 samples/)
   disposeModel(judge)
   t.end()
 })
 
-t.test("subsetImages: seeded, without replacement, rows intact", (t) => {
-  const x: ImageSet = { count: 5, height: 28, width: 28, channels: 1, pixels: Float32Array.from({ length: 5 * 784 }, (_, i) => Math.floor(i / 784)), labels: Uint8Array.from([0, 1, 2, 3, 4]) }
-  const a = subsetImages(x, 3, new Rng(4))
-  const b = subsetImages(x, 3, new Rng(4))
-  t.same(Array.from(a.labels!), Array.from(b.labels!))
+t.test("subsetDataset: seeded, without replacement, rows intact", (t) => {
+  const x = { count: 5, height: 2, width: 2, channels: 1, images: Uint8Array.from({ length: 20 }, (_, i) => Math.floor(i / 4)), labels: Uint8Array.from([0, 1, 2, 3, 4]) }
+  const a = subsetDataset(x, 3, new Rng(4))
+  const b = subsetDataset(x, 3, new Rng(4))
+  t.same(Array.from(a.labels), Array.from(b.labels))
   t.equal(new Set(a.labels).size, 3)
-  t.ok(Array.from(a.labels!).every((l, k) => a.pixels.subarray(k * 784, (k + 1) * 784).every((v) => v === l)))
-  t.equal(subsetImages(x, 10, new Rng(4)).count, 5)
+  t.ok(Array.from(a.labels).every((l, k) => a.images.subarray(k * 4, (k + 1) * 4).every((v) => v === l)))
+  t.equal(subsetDataset(x, 10, new Rng(4)).count, 5)
   t.end()
 })
