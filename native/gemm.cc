@@ -178,7 +178,8 @@ void im2col_rows(const float* x, float* buf, const ConvShape& s, int dh, int dwl
 }
 
 // Core implicit-GEMM convolution: y[P, cout] = im2col(x)[P, kk] * w[kk, cout], P = batch*oh*ow.
-void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int dh, int dwl) {
+void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int dh, int dwl,
+               const float* bias = nullptr, int bias_mode = 0) {
   const int64_t P = (int64_t)s.batch * s.oh * s.ow;
   const int kk = s.kh * s.kw * s.cin;
   const bool direct = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pl == 0 && dh == 1 && dwl == 1;
@@ -210,6 +211,16 @@ void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int
       } else {
         gemm_rows(rows, np, s.cout, kk, w, s.cout, y + p0 * s.cout, s.cout, false, zero.data());
       }
+      if (bias_mode != 0) {  // while the block is still in cache
+        const int64_t per = (int64_t)s.oh * s.ow;
+        for (int q = 0; q < np; q++) {
+          const int64_t p = p0 + q;
+          const float* bb = bias_mode == 2 ? bias + (p / per) * s.cout : bias;
+          float* yr = y + p * s.cout;
+#pragma omp simd
+          for (int c = 0; c < s.cout; c++) yr[c] += bb[c];
+        }
+      }
     }
   }
 }
@@ -220,19 +231,7 @@ void set_threads(int n) { g_threads = std::max(1, n); }
 int get_threads() { return g_threads; }
 
 void conv2d(const float* x, const float* w, const float* bias, int bias_mode, float* y, const ConvShape& s) {
-  conv_core(x, w, y, s, 1, 1);
-  if (bias_mode == 0) return;
-  const int64_t per = (int64_t)s.oh * s.ow;
-#pragma omp parallel for num_threads(g_threads) schedule(static)
-  for (int bi = 0; bi < s.batch; bi++) {
-    const float* bb = bias_mode == 2 ? bias + (int64_t)bi * s.cout : bias;
-    float* yb = y + (int64_t)bi * per * s.cout;
-    for (int64_t p = 0; p < per; p++) {
-      float* yr = yb + p * s.cout;
-#pragma omp simd
-      for (int c = 0; c < s.cout; c++) yr[c] += bb[c];
-    }
-  }
+  conv_core(x, w, y, s, 1, 1, bias, bias_mode);
 }
 
 void conv2d_backprop_input(const float* dy, const float* w, float* dx, const ConvShape& s) {
