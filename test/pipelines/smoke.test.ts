@@ -79,7 +79,8 @@ t.test("latent-ddpm then latent-rf: the VAE and latents are computed once, with 
     t.ok(n?.cached, `plan: ${id} cached`)
     t.equal(n?.key, key(ddpm, id), `plan: ${id} has latent-ddpm's key`)
   }
-  const rf = await smoke(t, "latent-rf", ["euler-1", "euler-2", "euler-5", "euler-10", "euler-50"])
+  const rf = await smoke(t, "latent-rf", ["euler-1", "euler-2", "euler-5", "euler-10", "euler-50", "reflow-euler-1", "reflow-euler-2"])
+  for (const id of ["pairs", "train-reflow"]) t.equal(status(rf, id), "ran", `reflow stage: ${id}`)
   for (const id of ["vae", "latents"]) {
     t.equal(status(rf, id), "cached", `latent-rf does not recompute ${id}`)
     t.equal(key(rf, id), key(ddpm, id))
