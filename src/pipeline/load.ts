@@ -1,5 +1,5 @@
-// Loads a pipeline file with its includes, applies a profile and --set overrides, validates
-// everything (schema, params, references, port types, cycles, paths) and returns the resolved DAG.
+// Loads a pipeline file with its includes, expands its sweeps (src/pipeline/sweep.ts), applies a
+// profile and --set overrides, validates everything (schema, params, references, port types, cycles, paths) and returns the resolved DAG.
 // Every problem is collected as a located Diagnostic and all of them are reported together, before
 // any node runs.
 import { existsSync } from "node:fs"
@@ -14,6 +14,7 @@ import { compile, diagnosticsOf, didYouMean, makeAjv } from "./ajv-errors.ts"
 import { type Deps, findCycles, topoSort } from "./graph.ts"
 import { paramsSchema, pipelineSchema } from "./schema.ts"
 import { parseSource, type SourceFile } from "./source.ts"
+import { expandSweeps, globMatcher, isGlob, templatePos } from "./sweep.ts"
 
 export interface InputRef {
   readonly node: string
@@ -122,15 +123,21 @@ const dedupe = (ds: readonly Diagnostic[]): Diagnostic[] => {
     .map((x) => x.d)
 }
 
+const posKey = (p: SourcePos): string => `${p.file}:${p.line}:${p.column}`
+
 const deepClone = <T>(v: T): T => structuredClone(v)
 
 export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
   const cwd = opts.cwd ?? process.cwd()
   const root = resolve(opts.root)
   const diags: Diagnostic[] = []
+  // Template strings that did not substitute ("file:line:col"), and the sweep errors saying so: later
+  // complaints at those positions only repeat the cause and are dropped.
+  const brokenTemplates = new Set<string>()
+  const sweepDiags = new Set<Diagnostic>()
   const metas = [...opts.registry.entries.values()].map((e) => e.meta)
   const ajv = makeAjv()
-  const fileValidator = compile(ajv, pipelineSchema(metas))
+  const fileValidator = compile(ajv, pipelineSchema(metas, "expanded"))
   const paramValidators = new Map<string, ValidateFunction>()
   const paramValidator = (kind: string): ValidateFunction => {
     const hit = paramValidators.get(kind)
@@ -155,10 +162,17 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
       diags.push({ pos: from ?? { file: abs, line: 0, column: 0 }, message: `file not found: ${abs}` })
       return
     }
-    const { file: src, errors } = parseSource(abs, cwd)
+    const { file: parsed, errors } = parseSource(abs, cwd)
     for (const e of errors)
       diags.push(/must be unique/.test(e.message) ? { pos: e.pos, message: `duplicate key (node ids and params must be unique): ${e.message}` } : e)
     if (errors.length > 0) return
+    // Sweeps become plain nodes before anything else looks at the file; positions inside an expanded
+    // node resolve to its template, so every later diagnostic points at what the user wrote.
+    const expansion = expandSweeps(parsed.data, parsed.pos)
+    diags.push(...expansion.diagnostics)
+    for (const d of expansion.diagnostics) sweepDiags.add(d)
+    for (const b of expansion.broken) brokenTemplates.add(posKey(b))
+    const src: SourceFile = { ...parsed, data: expansion.data, pos: templatePos(parsed.pos, expansion.origins) }
     const data: unknown = src.data
     const valid: boolean = fileValidator(data)
     if (!valid) {
@@ -229,6 +243,12 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
   const params = new Map<string, Obj>([...decls].map(([id, d]) => [id, deepClone(d.params)]))
   const origins = new Map<string, Map<string, Origin>>()
   const origin = (id: string, param: string): SourcePos | undefined => origins.get(id)?.get(param)?.pos
+  /** The ids a profile entry or --set names: one id, or every id a `*` glob matches (declaration order). */
+  const nodeIds = (entry: string): string[] => {
+    if (!isGlob(entry)) return params.has(entry) ? [entry] : []
+    const match = globMatcher(entry)
+    return [...params.keys()].filter(match)
+  }
   const setOrigin = (id: string, param: string, pos: SourcePos, override = true): void => {
     const m = origins.get(id) ?? new Map<string, Origin>()
     m.set(param, { pos, override })
@@ -243,17 +263,22 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
       const profs = dataOf(f).profiles
       const prof = isObj(profs) ? profs[opts.profile] : undefined
       if (!isObj(prof)) continue
-      for (const [id, over] of Object.entries(prof)) {
-        const target = params.get(id)
-        if (target === undefined) {
-          diags.push({ pos: f.pos(["profiles", opts.profile, id], "key"), message: `profile "${opts.profile}" sets params of unknown node "${id}"${didYouMean(id, [...decls.keys()])}` })
+      // Entries apply in the order written (later wins); a key with `*` is a glob over node ids.
+      for (const [entry, over] of Object.entries(prof)) {
+        const ids = nodeIds(entry)
+        if (ids.length === 0) {
+          const message = isGlob(entry)
+            ? `profile "${opts.profile}": "${entry}" matches no node`
+            : `profile "${opts.profile}" sets params of unknown node "${entry}"${didYouMean(entry, [...decls.keys()])}`
+          diags.push({ pos: f.pos(["profiles", opts.profile, entry], "key"), message })
           continue
         }
         if (!isObj(over)) continue
-        for (const [k, v] of Object.entries(over)) {
-          target[k] = deepClone(v)
-          setOrigin(id, k, f.pos(["profiles", opts.profile, id, k]))
-        }
+        for (const id of ids)
+          for (const [k, v] of Object.entries(over)) {
+            ;(params.get(id) as Obj)[k] = deepClone(v)
+            setOrigin(id, k, f.pos(["profiles", opts.profile, entry, k]))
+          }
       }
     }
   }
@@ -263,13 +288,15 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
       diags.push({ pos: setPos(arg), message: s })
       continue
     }
-    const target = params.get(s.node)
-    if (target === undefined) {
-      diags.push({ pos: setPos(arg), message: `unknown node "${s.node}"${didYouMean(s.node, [...decls.keys()])}` })
+    const ids = nodeIds(s.node)
+    if (ids.length === 0) {
+      diags.push({ pos: setPos(arg), message: isGlob(s.node) ? `"${s.node}" matches no node` : `unknown node "${s.node}"${didYouMean(s.node, [...decls.keys()])}` })
       continue
     }
-    setIn(target, s.path, s.value)
-    setOrigin(s.node, s.path[0] as string, setPos(arg))
+    for (const id of ids) {
+      setIn(params.get(id) as Obj, s.path, deepClone(s.value))
+      setOrigin(id, s.path[0] as string, setPos(arg))
+    }
   }
 
   // 4. Params against each kind's schema (defaults filled in here, once).
@@ -358,7 +385,8 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
     paths.set(d.id, resolved)
   }
 
-  if (diags.length > 0) throw new InvalidPipeline({ diagnostics: dedupe(diags) })
+  const shown = diags.filter((d) => sweepDiags.has(d) || !brokenTemplates.has(posKey(d.pos)))
+  if (shown.length > 0) throw new InvalidPipeline({ diagnostics: dedupe(shown) })
   const order = topoSort(deps) as string[]
   const nodes = new Map<string, PipelineNode>(
     order.map((id) => {
