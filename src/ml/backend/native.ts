@@ -70,6 +70,13 @@ export class PipeNativeBackend extends MathBackendCPU {
   private static readonly MIN_POOLED = 16384 // elements; smaller arrays are cheap to allocate
   private static readonly MAX_POOL_BYTES = 512 * 1024 * 1024
 
+  constructor() {
+    super()
+    // MathBackendCPU prints a "install tfjs-node to speed things up" banner on first use; this
+    // backend is the fast path, and backend choice is already reported by selectBackend's notes.
+    Object.assign(this, { firstUse: false }) // private in tfjs's typings
+  }
+
   /** An uninitialised (recycled) or fresh array of n floats; callers must overwrite all of it. */
   alloc(n: number): Float32Array {
     if (n < PipeNativeBackend.MIN_POOLED) return new Float32Array(n)

@@ -5,7 +5,7 @@ import * as tf from "@tensorflow/tfjs"
 import * as K from "../backend/kernel-names.ts"
 import type { Model } from "./model.ts"
 import { hasFused } from "./ops.ts"
-import type { Variables } from "./params.ts"
+import { type Variables, variableFrom } from "./params.ts"
 
 /** Learning rate: a constant or a function of the 1-based step number. */
 export type LearningRate = number | ((step: number) => number)
@@ -95,7 +95,7 @@ export class Adam {
   private slot(slots: Map<string, tf.Variable>, name: string, p: tf.Variable): tf.Variable {
     let s = slots.get(name)
     if (s === undefined) {
-      s = tf.variable(tf.zerosLike(p), false)
+      s = variableFrom(tf.zerosLike(p), false)
       slots.set(name, s)
     }
     return s
@@ -162,7 +162,7 @@ export const trainStep = <M extends Model>(
 export class Ema {
   private readonly shadow = new Map<string, tf.Variable>()
   constructor(variables: Variables, readonly decay: number) {
-    for (const [name, v] of variables) this.shadow.set(name, tf.variable(v.clone(), false))
+    for (const [name, v] of variables) this.shadow.set(name, variableFrom(v.clone(), false))
   }
 
   update(variables: Variables): void {

@@ -7,6 +7,13 @@ import { Rng } from "../random.ts"
 
 export type Variables = ReadonlyMap<string, tf.Variable>
 
+/** A variable holding `initial`; the initial tensor is released (the variable keeps the data alive). */
+export const variableFrom = (initial: tf.Tensor, trainable: boolean): tf.Variable => {
+  const v = tf.variable(initial, trainable)
+  initial.dispose()
+  return v
+}
+
 /** Collects a model's variables while it is being built; each variable draws from its own Rng fork. */
 export class ParamBuilder {
   private readonly vars = new Map<string, tf.Variable>()
@@ -15,7 +22,7 @@ export class ParamBuilder {
   /** A variable initialised from `values`; tfjs gets no name (its global namespace would clash between models). */
   add(name: string, shape: readonly number[], values: Float32Array): tf.Variable {
     if (this.vars.has(name)) throw new Error(`ParamBuilder: duplicate variable ${name}`)
-    const v = tf.variable(tf.tensor(values, [...shape], "float32"), true)
+    const v = variableFrom(tf.tensor(values, [...shape], "float32"), true)
     this.vars.set(name, v)
     return v
   }

@@ -3,7 +3,7 @@ import fc from "fast-check"
 import * as tf from "@tensorflow/tfjs"
 import { Rng } from "../../../src/ml/random.ts"
 import {
-  type UNetConfig, countParams, createLatentMlp, createUNet, disposeModel, modelFromWeights, modelToWeights,
+  type UNetConfig, Ema, countParams, createLatentMlp, createUNet, disposeModel, modelFromWeights, modelToWeights,
   referenceMlpConfig, referenceUNetConfig, registeredArchitectures,
 } from "../../../src/ml/nn/index.ts"
 
@@ -91,5 +91,17 @@ t.test("latent MLP: output shape equals input shape for any batch", (t) => {
     return ok
   }), { numRuns: 10 }))
   disposeModel(m)
+  t.end()
+})
+
+t.test("building a model, its EMA and Adam slots leaves exactly one tensor per variable", (t) => {
+  const before = tf.memory().numTensors
+  const m = createUNet(tiny, 0)
+  t.equal(tf.memory().numTensors - before, m.variables.size, "model: one tensor per variable")
+  const ema = new Ema(m.variables, 0.9)
+  t.equal(tf.memory().numTensors - before, 2 * m.variables.size, "EMA: one shadow per variable")
+  ema.dispose()
+  disposeModel(m)
+  t.equal(tf.memory().numTensors, before, "all released")
   t.end()
 })
