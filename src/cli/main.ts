@@ -12,15 +12,23 @@ const schemaCommand = async (v: Values, _: string[], io: Io): Promise<number> =>
   const { generateSchemaText } = await import("../pipeline/schema-file.ts")
   const dirs = resolveDirs(dirFlags(v), undefined, io.env, io.cwd)
   const out = resolve(io.cwd, str(v, "out") ?? join(dirs.root, "schema", "pipeline.schema.json"))
-  const { text, kinds } = await generateSchemaText(dirs.root, dirs.nodes)
+  const { spliceReference } = await import("../pipeline/node-docs.ts")
+  const { text, kinds, reference } = await generateSchemaText(dirs.root, dirs.nodes)
+  // The README's node reference is generated with the schema (when the project has a README).
+  const readmeFile = join(dirs.root, "README.md")
+  const readme = existsSync(readmeFile) ? readFileSync(readmeFile, "utf8") : undefined
+  const newReadme = readme === undefined ? undefined : spliceReference(readme, reference)
   if (flag(v, "check")) {
     const same = existsSync(out) && readFileSync(out, "utf8") === text
+    const readmeSame = readme === newReadme
     io.out(same ? `${out}: up to date (${kinds} kinds)\n` : `${out}: out of date; run \`npm run schema\`\n`)
-    return same ? 0 : 1
+    if (!readmeSame) io.out(`${readmeFile}: node reference out of date; run \`npm run schema\`\n`)
+    return same && readmeSame ? 0 : 1
   }
   mkdirSync(dirname(out), { recursive: true })
   writeFileSync(out, text)
-  io.out(`wrote ${out} (${kinds} kinds)\n`)
+  if (newReadme !== undefined && newReadme !== readme) writeFileSync(readmeFile, newReadme)
+  io.out(`wrote ${out} (${kinds} kinds)${newReadme !== undefined ? " and the README node reference" : ""}\n`)
   return 0
 }
 
