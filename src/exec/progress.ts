@@ -24,10 +24,11 @@ interface Live {
   lastPrinted: number
 }
 
-const fmtDuration = (s: number): string => {
+export const fmtDuration = (s: number): string => {
   if (!Number.isFinite(s) || s < 0) return "?"
-  const m = Math.floor(s / 60)
-  const r = Math.round(s % 60)
+  const whole = Math.round(s) // round first: 59.6 s is "1:00", never "0:60"
+  const m = Math.floor(whole / 60)
+  const r = whole % 60
   return m >= 60 ? `${Math.floor(m / 60)}h${String(m % 60).padStart(2, "0")}m` : `${m}:${String(r).padStart(2, "0")}`
 }
 
