@@ -10,7 +10,7 @@ import { accuracy, perClassAccuracy } from "../src/ml/metrics/classes.ts"
 import type { ClassifierConfig } from "../src/ml/nn/classifier.ts"
 import { countParams, disposeModel, modelToWeights } from "../src/ml/nn/index.ts"
 import { classify, trainClassifier } from "../src/ml/training/classifier.ts"
-import { toUnitFloat } from "../src/ml/training/minibatch.ts"
+import { outcomeProblem, toUnitFloat, trainHooks } from "../src/ml/training/minibatch.ts"
 
 const Params = Type.Object({
   epochs: Type.Integer({ minimum: 1, default: 3 }),
@@ -50,19 +50,14 @@ export default defineNode({
         try: () =>
           trainClassifier(toUnitFloat(d.images), d.labels, d.count, {
             config, epochs: p.epochs, batchSize: p.batchSize, lr: p.lr, seed: p.seed, augment: p.augment, maxShift: p.maxShift, logEvery: p.logEvery,
-          }, {
-            progress: (info, m) => ctx.progress({ phase: "train", step: info.step, total: info.total, epoch: info.epoch, metrics: m }),
-            interrupted: ctx.interrupted,
-          }),
+          }, trainHooks(ctx)),
         catch: (e) => new NodeError(`train-classifier: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
       })
       const model = result.model
-      if (result.outcome.status !== "ok") {
+      const problem = outcomeProblem(result.outcome, "lower lr")
+      if (problem !== undefined) {
         disposeModel(model)
-        const o = result.outcome
-        return yield* Effect.fail(new NodeError(o.status === "interrupted"
-          ? `interrupted at step ${o.step}`
-          : `non-finite loss at step ${o.step} (epoch ${o.epoch}): ${JSON.stringify(o.metrics)}; lower lr`))
+        return yield* Effect.fail(new NodeError(problem))
       }
       ctx.log(`trained ${countParams(model)} parameters on ${d.count} images in ${((performance.now() - started) / 1000).toFixed(1)} s`)
 

@@ -189,7 +189,6 @@ export default defineNode({
       const B = effectiveBatch(set.count, p.batchSize)
       const nParams = countParams(model)
       ctx.log(`${model.architecture} (${nParams.toLocaleString("en")} params), ${set.count} items, batch ${B}, ${steps} steps, backend ${tf.getBackend()}`)
-      let last = seconds()
       const outcome = yield* Effect.try({
         try: () =>
           trainDiffusion(
@@ -199,12 +198,8 @@ export default defineNode({
             {
               now: seconds,
               interrupted: ctx.interrupted,
-              onStep: (r) => {
-                const t = seconds()
-                const itPerSec = t > last ? 1 / (t - last) : 0
-                last = t
-                ctx.progress({ phase: "train", step: r.step, total: r.total, epoch: r.epoch, metrics: { loss: r.smoothLoss, "it/s": itPerSec } })
-              },
+              // The progress display computes it/s and ETA itself.
+              onStep: (r) => ctx.progress({ phase: "train", step: r.step, total: r.total, epoch: r.epoch, metrics: { loss: r.smoothLoss } }),
             },
           ),
         catch: (e) => new NodeError(`training failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),

@@ -13,7 +13,7 @@ import { countParams, disposeModel, modelToWeights } from "../src/ml/nn/index.ts
 import type { VaeConfig } from "../src/ml/nn/vae.ts"
 import { Rng } from "../src/ml/random.ts"
 import { gatherRows } from "../src/ml/data/subset.ts"
-import { holdoutSplit, toUnitFloat } from "../src/ml/training/minibatch.ts"
+import { holdoutSplit, outcomeProblem, toUnitFloat, trainHooks } from "../src/ml/training/minibatch.ts"
 import { evaluateVae, trainVae } from "../src/ml/training/vae.ts"
 
 const Params = Type.Object({
@@ -89,19 +89,14 @@ export default defineNode({
       const started = performance.now()
       const result = yield* Effect.tryPromise({
         try: () =>
-          trainVae(train.pixels, train.count, { config, epochs: p.epochs, batchSize: p.batchSize, lr: p.lr, beta: p.beta, recon: p.loss, seed: p.seed, logEvery: p.logEvery }, {
-            progress: (info, m) => ctx.progress({ phase: "train", step: info.step, total: info.total, epoch: info.epoch, metrics: m }),
-            interrupted: ctx.interrupted,
-          }),
+          trainVae(train.pixels, train.count, { config, epochs: p.epochs, batchSize: p.batchSize, lr: p.lr, beta: p.beta, recon: p.loss, seed: p.seed, logEvery: p.logEvery }, trainHooks(ctx)),
         catch: (e) => new NodeError(`train-vae: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
       })
       const model = result.model
-      if (result.outcome.status !== "ok") {
+      const problem = outcomeProblem(result.outcome, "lower lr or beta")
+      if (problem !== undefined) {
         disposeModel(model)
-        const o = result.outcome
-        return yield* Effect.fail(new NodeError(o.status === "interrupted"
-          ? `interrupted at step ${o.step}`
-          : `non-finite loss at step ${o.step} (epoch ${o.epoch}): ${JSON.stringify(o.metrics)}; lower lr or beta`))
+        return yield* Effect.fail(new NodeError(problem))
       }
       ctx.log(`trained ${countParams(model)} parameters on ${train.count} images in ${((performance.now() - started) / 1000).toFixed(1)} s`)
 

@@ -20,6 +20,23 @@ export type LoopOutcome =
   | { readonly status: "interrupted"; readonly step: number }
   | { readonly status: "non-finite"; readonly step: number; readonly epoch: number; readonly metrics: Readonly<Record<string, number>> }
 
+/** Loop hooks that forward progress as `{ phase: "train", step, total, epoch, metrics }` events. */
+export const trainHooks = (sink: {
+  readonly progress: (e: { phase: string; step: number; total: number; epoch: number; metrics: Readonly<Record<string, number>> }) => void
+  readonly interrupted: () => boolean
+}): LoopHooks => ({
+  progress: (info, metrics) => sink.progress({ phase: "train", step: info.step, total: info.total, epoch: info.epoch, metrics }),
+  interrupted: sink.interrupted,
+})
+
+/** Why a loop did not finish, as one sentence for the node error (undefined when it did). */
+export const outcomeProblem = (o: LoopOutcome, hint: string): string | undefined =>
+  o.status === "ok"
+    ? undefined
+    : o.status === "interrupted"
+      ? `interrupted at step ${o.step}`
+      : `non-finite loss at step ${o.step} (epoch ${o.epoch}): ${JSON.stringify(o.metrics)}; ${hint}`
+
 export interface LoopOptions {
   readonly count: number // N examples
   readonly epochs: number
