@@ -49,15 +49,18 @@ export const inputsSchema = (meta: NodeMeta): JsonSchema => ({
   ),
 })
 
-export const nodeEntrySchema = (metas: readonly NodeMeta[]): JsonSchema => ({
+/** A node entry discriminated by `kind`; the template form only loosens the kind, params and inputs. */
+const entrySchema = (
+  metas: readonly NodeMeta[],
+  kind: JsonSchema,
+  params: (m: NodeMeta) => JsonSchema,
+  inputs: (m: NodeMeta) => JsonSchema,
+): JsonSchema => ({
   type: "object",
   additionalProperties: false,
   required: ["kind"],
   properties: {
-    kind: {
-      description: "Node kind: the file name of a node in nodes/.",
-      enum: metas.map((m) => m.kind),
-    },
+    kind: { description: "Node kind: the file name of a node in nodes/.", ...kind },
     description: { type: "string" },
     params: { type: "object" },
     inputs: { type: "object" },
@@ -66,11 +69,14 @@ export const nodeEntrySchema = (metas: readonly NodeMeta[]): JsonSchema => ({
     if: { properties: { kind: { const: m.kind } }, required: ["kind"] },
     then: {
       description: kindDescription(m),
-      properties: { params: paramsSchema(m), inputs: inputsSchema(m) },
+      properties: { params: params(m), inputs: inputs(m) },
       ...(Object.values(m.inputs).some((p) => !p.optional) ? { required: ["inputs"] } : {}),
     },
   })),
 })
+
+export const nodeEntrySchema = (metas: readonly NodeMeta[]): JsonSchema =>
+  entrySchema(metas, { enum: metas.map((m) => m.kind) }, paramsSchema, inputsSchema)
 
 // Sweep templates (src/pipeline/sweep.ts). The loader checks their expansions against the schemas
 // above; these looser ones only let editors autocomplete templates without flagging "${var}".
@@ -97,25 +103,8 @@ const templateInputs = (meta: NodeMeta): JsonSchema => {
   return { ...i, properties: Object.fromEntries(Object.entries(props).map(([n, s]) => [n, { ...s, pattern: TEMPLATE_REF_PATTERN }])) }
 }
 
-export const templateEntrySchema = (metas: readonly NodeMeta[]): JsonSchema => ({
-  type: "object",
-  additionalProperties: false,
-  required: ["kind"],
-  properties: {
-    kind: { description: "Node kind: the file name of a node in nodes/.", anyOf: [{ enum: metas.map((m) => m.kind) }, varRef] },
-    description: { type: "string" },
-    params: { type: "object" },
-    inputs: { type: "object" },
-  },
-  allOf: metas.map((m) => ({
-    if: { properties: { kind: { const: m.kind } }, required: ["kind"] },
-    then: {
-      description: kindDescription(m),
-      properties: { params: templateParams(m), inputs: templateInputs(m) },
-      ...(Object.values(m.inputs).some((p) => !p.optional) ? { required: ["inputs"] } : {}),
-    },
-  })),
-})
+export const templateEntrySchema = (metas: readonly NodeMeta[]): JsonSchema =>
+  entrySchema(metas, { anyOf: [{ enum: metas.map((m) => m.kind) }, varRef] }, templateParams, templateInputs)
 
 const sweepSchema: JsonSchema = {
   type: "object",
