@@ -47,6 +47,10 @@ const Params = Type.Object({
   batchSize: Type.Integer({ minimum: 1, default: 128 }),
   lr: Type.Number({ exclusiveMinimum: 0, default: 1e-3, description: "Adam learning rate after warm-up." }),
   warmupSteps: Type.Integer({ minimum: 0, default: 200, description: "Linear lr warm-up steps." }),
+  lrDecay: Type.Union([Type.Literal("constant"), Type.Literal("cosine")], {
+    default: "constant",
+    description: "After warm-up: keep `lr`, or decay it along a half cosine to 0 at the last step.",
+  }),
   clipNorm: Type.Number({ minimum: 0, default: 1, description: "Clip the global gradient norm (0: off)." }),
   emaDecay: Type.Number({ minimum: 0, maximum: 1, default: 0.999, description: "EMA decay of the saved weights (warmed up as min(decay, (1+n)/(10+n)))." }),
   seed: Type.Integer({ default: 0, description: "Seeds init, data order, t, noise and dropout." }),
@@ -194,7 +198,7 @@ export default defineNode({
           trainDiffusion(
             model,
             set,
-            { process: processOf(p), steps, batchSize: p.batchSize, lr: p.lr, warmupSteps: p.warmupSteps, clipNorm: p.clipNorm, emaDecay: p.emaDecay, seed: p.seed },
+            { process: processOf(p), steps, batchSize: p.batchSize, lr: p.lr, warmupSteps: p.warmupSteps, lrDecay: p.lrDecay, clipNorm: p.clipNorm, emaDecay: p.emaDecay, seed: p.seed },
             {
               now: seconds,
               interrupted: ctx.interrupted,

@@ -48,6 +48,8 @@ export interface TrainOptions {
   readonly lr: number
   /** lr ramps linearly over this many steps (0: none). */
   readonly warmupSteps: number
+  /** After warm-up: constant, or cosine decay to 0 at the last step. */
+  readonly lrDecay: LrDecay
   /** Global gradient-norm clip (0: no clipping). */
   readonly clipNorm: number
   /** Target EMA decay; early steps use less (see emaDecayAt). */
@@ -121,6 +123,24 @@ export const emaDecayAt = (step: number, decay: number): number => Math.min(deca
 /** Batch size actually used: a set smaller than batchSize is one batch. */
 export const effectiveBatch = (count: number, batchSize: number): number => Math.max(1, Math.min(batchSize, count))
 
+export type LrDecay = "constant" | "cosine"
+
+/**
+ * The learning rate at 1-based step `step`: linear warm-up over `warmupSteps`, then `lr` (constant) or
+ * lr·(1 + cos(π·p))/2 with p = (step - warmupSteps)/(steps - warmupSteps) (cosine: lr at the end of the
+ * warm-up, 0 at the last step; the shape of diffusers' get_cosine_schedule_with_warmup). A short budget
+ * ends on small steps instead of on the noise floor of a constant lr.
+ */
+export const learningRateSchedule = (o: Pick<TrainOptions, "lr" | "warmupSteps" | "lrDecay" | "steps">) => {
+  const decayed = (step: number): number => {
+    if (o.lrDecay === "constant") return o.lr
+    const span = o.steps - o.warmupSteps
+    const progress = span <= 0 ? 1 : Math.min(1, Math.max(0, (step - o.warmupSteps) / span))
+    return (o.lr * (1 + Math.cos(Math.PI * progress))) / 2
+  }
+  return o.warmupSteps > 0 ? linearWarmup(o.lr, o.warmupSteps, decayed) : decayed
+}
+
 /** Whole batches per epoch (the ragged tail of each shuffled epoch is dropped, as drop_last=True). */
 export const batchesPerEpoch = (count: number, batchSize: number): number =>
   Math.max(1, Math.floor(count / effectiveBatch(count, batchSize)))
@@ -162,8 +182,7 @@ export const trainDiffusion = (model: Model, set: TrainingSet, o: TrainOptions, 
   const orderRng = rng.fork("train/order")
   const makeBatch = batchMaker(o.process, rng.fork("train/noise"))
   const dropoutRng = rng.fork("train/dropout")
-  const lr = o.warmupSteps > 0 ? linearWarmup(o.lr, o.warmupSteps) : o.lr
-  const adam = new Adam({ lr })
+  const adam = new Adam({ lr: learningRateSchedule(o) })
   const ema = new Ema(model.variables, o.emaDecay)
   const every = Math.max(1, Math.ceil(o.steps / HISTORY_ROWS))
   const rows: [number, number, number][] = []

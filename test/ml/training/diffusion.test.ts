@@ -8,7 +8,7 @@ import { createLatentMlp, createUNet, disposeModel, type Model, type UNetConfig 
 import { Rng } from "../../../src/ml/random.ts"
 import { linearDefaults, makeSchedule } from "../../../src/ml/schedules.ts"
 import {
-  batchesPerEpoch, type DiffusionMeta, effectiveBatch, emaDecayAt, readDiffusionMeta, type TrainOptions, trainDiffusion,
+  batchesPerEpoch, type DiffusionMeta, effectiveBatch, emaDecayAt, learningRateSchedule, readDiffusionMeta, type TrainOptions, trainDiffusion,
   type TrainingSet, withDiffusionMeta,
 } from "../../../src/ml/training/diffusion.ts"
 
@@ -52,7 +52,7 @@ const gaussians = (n: number, dim: number): TrainingSet => {
 
 const schedule = makeSchedule(linearDefaults)
 const ddpmOpts: TrainOptions = {
-  process: { objective: "ddpm", schedule: linearDefaults }, steps: 40, batchSize: 8, lr: 3e-3, warmupSteps: 0, clipNorm: 1, emaDecay: 0.9, seed: 3,
+  process: { objective: "ddpm", schedule: linearDefaults }, steps: 40, batchSize: 8, lr: 3e-3, warmupSteps: 0, lrDecay: "constant", clipNorm: 1, emaDecay: 0.9, seed: 3,
 }
 
 /** ε-MSE on a fixed batch with fixed t and noise: the same numbers before and after training. */
@@ -180,6 +180,31 @@ t.test("EMA warm-up and batching arithmetic", (t) => {
         const B = effectiveBatch(n, b)
         const k = batchesPerEpoch(n, b)
         return B >= 1 && B <= n && k * B <= n && (k + 1) * B > n
+      }),
+    ),
+  )
+  t.end()
+})
+
+t.test("learning-rate schedules: warm-up, constant, cosine to zero", (t) => {
+  const cosine = learningRateSchedule({ lr: 1e-3, warmupSteps: 100, lrDecay: "cosine", steps: 1100 })
+  t.equal(cosine(1), 1e-5)
+  t.equal(cosine(50), 5e-4)
+  t.equal(cosine(100), 1e-3) // end of warm-up: full lr
+  t.equal(cosine(600), 5e-4) // half way through the decay: cos(π/2) = 0
+  t.ok(Math.abs(cosine(350) - 1e-3 * (1 + Math.SQRT1_2) / 2) < 1e-18)
+  t.equal(cosine(1100), 0)
+  const constant = learningRateSchedule({ lr: 2e-4, warmupSteps: 0, lrDecay: "constant", steps: 10 })
+  t.same([1, 5, 10].map(constant), [2e-4, 2e-4, 2e-4])
+  t.equal(learningRateSchedule({ lr: 1, warmupSteps: 0, lrDecay: "cosine", steps: 3 })(1), (1 + Math.cos(Math.PI / 3)) / 2)
+  t.doesNotThrow(() =>
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 500 }), fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 1, max: 5000 }), (warmupSteps, extra, step) => {
+        const steps = warmupSteps + extra
+        const f = learningRateSchedule({ lr: 1, warmupSteps, lrDecay: "cosine", steps })
+        const s = Math.min(step, steps)
+        // in [0, lr], rising in the warm-up, falling after it
+        return f(s) >= 0 && f(s) <= 1 && (s < warmupSteps ? f(s) <= f(s + 1) : s >= steps || f(s + 1) <= f(s))
       }),
     ),
   )
