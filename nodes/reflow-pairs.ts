@@ -7,7 +7,7 @@ import { Type } from "@sinclair/typebox"
 import { Effect } from "effect"
 import { defineNode, NodeError } from "../src/node.ts"
 import { MetricsType, TensorType, WeightsType } from "../src/artifacts/index.ts"
-import { reflowPairsFromWeights, reflowPairsTensor, samplingMetrics, samplingRecord } from "../src/ml/sampling.ts"
+import { reflowPairsFromWeights, reflowPairsTensor, samplingMetrics, samplingRecord, withoutWallClock } from "../src/ml/sampling.ts"
 
 const Params = Type.Object({
   sampler: Type.Union([Type.Literal("rf-euler"), Type.Literal("rf-midpoint")], {
@@ -43,7 +43,6 @@ export default defineNode({
       })
       if (!out.ok) return yield* Effect.fail(new NodeError(out.reason === "interrupted" ? "interrupted" : out.message))
       const record = samplingRecord(sp, { objective: "rectified-flow", space: out.pairs.space, itemShape: out.pairs.itemShape }, out.seconds, out.evals)
-      const { seconds_per_image: _wallClock, ...deterministic } = record
-      return { pairs: reflowPairsTensor(out.pairs, deterministic), timing: samplingMetrics(record) }
+      return { pairs: reflowPairsTensor(out.pairs, withoutWallClock(record)), timing: samplingMetrics(record) }
     }),
 })

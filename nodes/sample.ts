@@ -1,12 +1,13 @@
 // sample: draws images from a pixel-space model trained by train-diffusion, with DDPM (ancestral),
 // DDIM, or rectified-flow Euler / midpoint, and renders a PNG grid of them. The sampling itself is
 // src/ml/sampling.ts (shared with sample-latent) over the one loop in src/ml/samplers/loop.ts.
-// The images' meta records sampler, steps, objective and seconds_per_image; seconds_per_image is wall
-// clock, so it is the one value that differs between otherwise identical runs.
+// The images' meta records sampler, steps, objective and evaluations per image, so equal inputs and
+// params give byte-equal images; the wall clock (seconds_per_image) leaves as the `timing` metrics,
+// which score nodes take as their optional `timing` input.
 import { Effect } from "effect"
 import { defineNode, NodeError } from "../src/node.ts"
 import { FileType, ImageBatchType, MetricsType, WeightsType } from "../src/artifacts/index.ts"
-import { sampleGrid, samplerLabel, samplingMetrics, samplingParams, samplingRecord, sampleWeights, toImageBatch } from "../src/ml/sampling.ts"
+import { sampleGrid, samplerLabel, samplingMetrics, samplingParams, samplingRecord, sampleWeights, toImageBatch, withoutWallClock } from "../src/ml/sampling.ts"
 
 const seconds = (): number => performance.now() / 1000
 
@@ -30,7 +31,7 @@ export default defineNode({
       })
       if (!out.ok) return yield* Effect.fail(new NodeError(out.reason === "interrupted" ? "interrupted" : out.message))
       const record = samplingRecord(p, out.meta, out.seconds, out.evals)
-      const images = toImageBatch(out.values, out.meta.itemShape, record)
+      const images = toImageBatch(out.values, out.meta.itemShape, withoutWallClock(record))
       return { images, grid: sampleGrid(images, samplerLabel(p)), timing: samplingMetrics(record) }
     }),
 })

@@ -1,8 +1,8 @@
 // score: judges an image batch with the trained LeNet (train-classifier): FLD against real test images
 // next to the real-vs-real floor at the same sample count, the class histogram, accuracy against
 // requested labels, pairwise MSE/PSNR/SSIM against reference images, and the batch's numeric meta
-// (steps, seconds_per_image, ...) passed through, as are the scalars of an optional `timing` metrics
-// input (sample-latent's, whose latents carry no meta to `decode`). The math is in src/ml/scoring.ts.
+// (steps, evals_per_image, ...) passed through, as are the scalars of an optional `timing` metrics
+// input (the sampling node's, with the wall-clock seconds_per_image that sample artifacts leave out). The math is in src/ml/scoring.ts.
 import { Type } from "@sinclair/typebox"
 import { Effect } from "effect"
 import { defineNode, NodeError, optional } from "../src/node.ts"

@@ -226,6 +226,15 @@ export const samplingRecord = (p: SamplingParams, meta: DiffusionMeta, seconds: 
   seconds_per_image: seconds / p.count,
 })
 
+/**
+ * The record without its wall clock: what a sample artifact carries, so equal inputs and params give
+ * equal bytes (the cache's purity contract); the full record travels as the `timing` metrics output.
+ */
+export const withoutWallClock = (record: Readonly<Record<string, string | number>>): Record<string, string | number> => {
+  const { seconds_per_image: _wallClock, ...deterministic } = record
+  return deterministic
+}
+
 /** The numeric entries of a sampling record as a metrics artifact (for timing tables). */
 export const samplingMetrics = (record: Readonly<Record<string, string | number>>): Metrics => ({
   scalars: Object.fromEntries(Object.entries(record).filter((e): e is [string, number] => typeof e[1] === "number")),

@@ -7,8 +7,8 @@
 // - class histogram of the judge's predictions, and accuracy against the requested labels if any;
 // - pairwise MSE, PSNR (mean of per-image PSNR, data range 1; +Infinity when every pair is identical)
 //   and SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03) against references;
-// - every numeric meta entry of the batch (steps, seconds_per_image, ...) passed through as a scalar,
-//   after any `passThrough` scalars (a latent sampler's timing metrics, since Latents carry no meta);
+// - every numeric meta entry of the batch (steps, evals_per_image, ...) passed through as a scalar,
+//   after any `passThrough` scalars (the sampler's `timing` metrics, which hold seconds_per_image);
 //   the scores themselves take precedence over a pass-through entry of the same name.
 import type { Dataset, ImageBatch, Metrics, MetricsTable } from "../artifacts/types.ts"
 import { accuracy, classHistogram } from "./metrics/classes.ts"
