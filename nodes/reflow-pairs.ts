@@ -7,7 +7,8 @@ import { Type } from "@sinclair/typebox"
 import { Effect } from "effect"
 import { defineNode, NodeError } from "../src/node.ts"
 import { MetricsType, TensorType, WeightsType } from "../src/artifacts/index.ts"
-import { reflowPairsFromWeights, reflowPairsTensor, samplingMetrics, samplingRecord, withoutWallClock } from "../src/ml/sampling.ts"
+import { reflowPairsTensor } from "../src/ml/reflow.ts"
+import { reflowPairsFromWeights, samplingMetrics, samplingRecord, withoutWallClock } from "../src/ml/sampling.ts"
 
 const Params = Type.Object({
   sampler: Type.Union([Type.Literal("rf-euler"), Type.Literal("rf-midpoint")], {

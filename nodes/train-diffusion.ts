@@ -15,7 +15,7 @@ import type { Dataset, Latents, Metrics, Tensor } from "../src/artifacts/types.t
 import {
   countParams, createLatentMlp, createUNet, disposeModel, type Model, referenceMlpConfig, referenceUNetConfig,
 } from "../src/ml/nn/index.ts"
-import { type ReflowPairs, readReflowPairs } from "../src/ml/sampling.ts"
+import { type ReflowPairs, readReflowPairs } from "../src/ml/reflow.ts"
 import { cosineDefaults, linearDefaults, type ScheduleConfig } from "../src/ml/schedules.ts"
 import {
   batchesPerEpoch, type DiffusionMeta, type DiffusionProcess, effectiveBatch, trainDiffusion, type TrainingSet, withDiffusionMeta,

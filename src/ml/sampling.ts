@@ -24,6 +24,7 @@ import { rfDefaults, rfEuler } from "./samplers/rf-euler.ts"
 import { rfMidpoint } from "./samplers/rf-midpoint.ts"
 import type { Sampler } from "./samplers/sampler.ts"
 import { makeSchedule } from "./schedules.ts"
+import type { ReflowPairs } from "./reflow.ts"
 import { type DiffusionMeta, type Objective, readDiffusionMeta, type Space } from "./training/diffusion.ts"
 
 export type SamplerName = "ddpm" | "ddim" | "rf-euler" | "rf-midpoint"
@@ -241,39 +242,7 @@ export const samplingMetrics = (record: Readonly<Record<string, string | number>
   tables: {},
 })
 
-// ---- Reflow pairs (Liu et al. 2022, arXiv:2209.03003, sec. 2.3) -----------------------------------
-
-/** What a reflow-pairs tensor carries: [N, 2, ...itemShape], [:, 0] the noise x0, [:, 1] the sample x1 it flowed to. */
-export interface ReflowPairs {
-  readonly count: number
-  readonly itemShape: readonly number[]
-  readonly space: Space
-  readonly latent?: DiffusionMeta["latent"]
-  readonly data: Float32Array // [N, 2, ...itemShape], model space (pixels in [-1, 1], unclamped)
-}
-
-export const reflowPairsTensor = (pairs: ReflowPairs, record: Readonly<Record<string, string | number>>): Tensor => ({
-  shape: [pairs.count, 2, ...pairs.itemShape],
-  data: pairs.data,
-  meta: {
-    ...Object.fromEntries(Object.entries(record).map(([k, v]) => [k, String(v)])),
-    kind: "reflow-pairs",
-    space: pairs.space,
-    ...(pairs.latent === undefined ? {} : { latent: JSON.stringify(pairs.latent) }),
-  },
-})
-
-/** Reads a reflow-pairs tensor back; a string says why the tensor is not one. */
-export const readReflowPairs = (t: Tensor): ReflowPairs | string => {
-  if (t.meta.kind !== "reflow-pairs") return `the tensor is not a reflow-pairs tensor (meta.kind = ${JSON.stringify(t.meta.kind)}); make it with reflow-pairs`
-  const space = t.meta.space
-  if (space !== "pixel" && space !== "latent") return `reflow pairs: unknown space ${JSON.stringify(space)}`
-  if (t.shape.length < 3 || t.shape[1] !== 2) return `reflow pairs: shape [${t.shape}] is not [N, 2, ...item]`
-  const latentJson = t.meta.latent
-  const latent = latentJson === undefined ? undefined : (JSON.parse(latentJson) as DiffusionMeta["latent"])
-  if (space === "latent" && latent === undefined) return "reflow pairs in latent space lack the latents' mean/std"
-  return { count: t.shape[0]!, itemShape: t.shape.slice(2), space, data: t.data, ...(latent === undefined ? {} : { latent }) }
-}
+// ---- Reflow pairs (Liu et al. 2022, arXiv:2209.03003, sec. 2.3; the format is src/ml/reflow.ts) ---
 
 /**
  * Runs the flow from fresh noise and keeps each (x0, x1) coupling: the data of a reflow training run.
