@@ -70,9 +70,10 @@ const summary = (r: RunRecord, runDir: string, cwd: string): string => {
     lines.push(`${n.id.padEnd(w)}  ${n.kind.padEnd(k)}  ${n.status.padEnd(7)}  ${n.seconds.toFixed(2).padStart(7)}  ${n.key?.slice(0, 12) ?? "-"}`)
   const count = (s: string) => r.nodes.filter((n) => n.status === s).length
   lines.push(
-    `${count("cached")} cached, ${count("ran")} ran, ${count("failed")} failed, ${count("skipped")} skipped in ${r.seconds.toFixed(2)} s -> ${relative(cwd, join(runDir, "run.json")) || runDir}`,
+    `${count("cached")} cached, ${count("ran")} ran, ${count("failed")} failed, ${count("interrupted") > 0 ? `${count("interrupted")} interrupted, ` : ""}${count("skipped")} skipped in ${r.seconds.toFixed(2)} s -> ${relative(cwd, join(runDir, "run.json")) || runDir}`,
   )
   for (const n of r.nodes) if (n.status === "failed" && n.error !== undefined) lines.push(`error: ${n.error}`)
+  if (r.status === "interrupted") lines.push("interrupted: finished nodes are cached; run the same command again to resume")
   return `${lines.join("\n")}\n`
 }
 

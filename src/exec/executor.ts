@@ -60,6 +60,16 @@ const FILE_TYPE = "file"
 
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))
 
+/** The node body failed (after `seconds` of running); `message` is the node's own reason. */
+class NodeBodyFailed extends Error {
+  constructor(message: string, readonly seconds: number) {
+    super(message)
+  }
+}
+
+/** The node never started: the run was stopping (Ctrl-C or a failure) when its turn came. */
+class NotStarted extends Error {}
+
 const causeMessage = (cause: Cause.Cause<unknown>): string => {
   const e = Cause.squash(cause)
   return e instanceof Error ? e.message : String(e)
@@ -95,6 +105,10 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
     }
 
     const fail = (node: PipelineNode, message: string): string => `${node.id} (${node.kind}) at ${formatPos(node.pos)}: ${message}`
+    /** Why a node is not run when the run is stopping. */
+    const stopReason = (): string => (o.interrupted() ? "interrupted" : "an earlier node failed")
+    /** Keys being computed by this run, with the node computing each (two nodes may share a key). */
+    const inFlight = new Map<string, string>()
 
     /** Decoded input values, recovering corrupt or missing upstream objects by recomputing them. */
     const loadInputs = async (node: PipelineNode, def: AnyNode): Promise<Record<string, unknown>> => {
@@ -145,6 +159,8 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
       const def = await o.registry.load(node.kind)
       const inputs = await loadInputs(node, def)
       const body = Effect.gen(function* () {
+        // Waiting for a permit can outlast a Ctrl-C or a failure elsewhere: then do not start.
+        if (stopping()) return { started: false as const }
         yield* Effect.promise(prepare)
         const ctx: NodeContext = {
           nodeId: node.id,
@@ -155,11 +171,13 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
         const t0 = performance.now()
         o.reporter.start(node.id, node.kind)
         const exit = yield* Effect.exit(Effect.suspend(() => def.run(inputs as never, node.params as never, ctx)))
-        return { exit, seconds: (performance.now() - t0) / 1000 }
+        return { started: true as const, exit, seconds: (performance.now() - t0) / 1000 }
       })
       const guarded = def.heavy ? heavy.withPermits(1)(jobs.withPermits(1)(body)) : jobs.withPermits(1)(body)
-      const { exit, seconds } = await Effect.runPromise(guarded)
-      if (Exit.isFailure(exit)) throw new Error(o.interrupted() ? `interrupted (${causeMessage(exit.cause)})` : causeMessage(exit.cause))
+      const ran = await Effect.runPromise(guarded)
+      if (!ran.started) throw new NotStarted(stopReason())
+      const { exit, seconds } = ran
+      if (Exit.isFailure(exit)) throw new NodeBodyFailed(causeMessage(exit.cause), seconds)
       const values = exit.value as Record<string, unknown>
       const arrow = await arrowModule()
       const outputs: Record<string, OutputRecord> = {}
@@ -199,7 +217,13 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
       const lock = store.lockPath(key)
       let announced = false
       while (!tryLock(lock, o.lockStaleMs ?? 6 * 3600_000, Date.now())) {
-        if (!announced) o.reporter.info(`${node.id}: another process is computing ${key.slice(0, 12)}; waiting`)
+        const sibling = inFlight.get(key)
+        if (!announced)
+          o.reporter.info(
+            sibling === undefined
+              ? `${node.id}: another process is computing ${key.slice(0, 12)}; waiting`
+              : `${node.id}: same key as ${sibling} (identical kind, params and inputs); waiting for its result`,
+          )
         announced = true
         await new Promise((r) => setTimeout(r, 100))
         const m = forced ? undefined : store.complete(key)
@@ -208,8 +232,10 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
       try {
         const m = forced && !announced ? undefined : store.complete(key)
         if (m !== undefined) return { digests: digestsOf(m), seconds: 0, cached: true }
+        inFlight.set(key, node.id)
         return { ...(await compute(node, key, components)), cached: false }
       } finally {
+        inFlight.delete(key)
         unlock(lock)
       }
     }
@@ -247,7 +273,7 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
         const finish = (d: Digests | null) => Deferred.succeed(self, d)
         const isSelected = selected.has(id)
         if (upDigests.some((d) => d === null)) {
-          if (isSelected) record(node, null, "skipped", 0, {}, [], "an input is unavailable")
+          if (isSelected) record(node, null, "skipped", 0, {}, [], o.interrupted() ? "interrupted" : "an input is unavailable")
           return yield* finish(null)
         }
         const components = componentsOf(node, (u) => current.get(u), o.paths) as KeyComponents
@@ -262,15 +288,26 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
           return yield* finish(digests)
         }
         if (!isSelected || stopping()) {
-          if (isSelected) record(node, key, "skipped", 0, {}, [], o.interrupted() ? "interrupted" : "an earlier node failed")
+          if (isSelected) record(node, key, "skipped", 0, {}, [], stopReason())
           return yield* finish(null)
         }
         const result = yield* Effect.exit(Effect.tryPromise(() => computeLocked(node, key, components, forced)))
         if (Exit.isFailure(result)) {
-          state.failed = state.failed || !o.interrupted()
           const err = Cause.squash(result.cause)
           const cause = err instanceof Error && err.cause !== undefined ? err.cause : err
-          record(node, key, "failed", 0, {}, [], fail(node, messageOf(cause)))
+          if (cause instanceof NotStarted) {
+            if (isSelected) record(node, key, "skipped", 0, {}, [], cause.message)
+            return yield* finish(null)
+          }
+          const seconds = cause instanceof NodeBodyFailed ? cause.seconds : 0
+          if (o.interrupted()) {
+            // A node stopped by Ctrl-C is not a failure of the pipeline: nothing of it is cached, rerun resumes.
+            const own = messageOf(cause)
+            record(node, key, "interrupted", seconds, {}, [], own === "" || /^interrupted\b/i.test(own) ? "interrupted" : `interrupted (${own})`)
+            return yield* finish(null)
+          }
+          state.failed = true
+          record(node, key, "failed", seconds, {}, [], fail(node, messageOf(cause) || "failed without a message"))
           return yield* finish(null)
         }
         const r = result.value

@@ -3,7 +3,12 @@
 // (--json) for machines. Reporters own the clock: nodes and keys never see it.
 import type { ProgressEvent } from "../node.ts"
 
-export type NodeStatus = "cached" | "ran" | "failed" | "skipped"
+/** ran / cached: outputs available; failed: the node's own error; interrupted: stopped by Ctrl-C while
+ * running (nothing stored); skipped: not started (an input missing, or the run stopping). */
+export type NodeStatus = "cached" | "ran" | "failed" | "interrupted" | "skipped"
+
+/** One character per finished status in the plain and TTY logs. */
+export const statusMark = (s: NodeStatus): string => (s === "ran" ? "✓" : s === "failed" ? "✗" : s === "interrupted" ? "!" : "-")
 
 export interface Reporter {
   readonly start: (id: string, kind: string) => void
@@ -80,7 +85,7 @@ export const plainReporter = (write: (s: string) => void, every = 10_000): Repor
     finish: (id, status, seconds, detail) => {
       live.delete(id)
       if (status === "cached") return
-      write(`${status === "ran" ? "✓" : status === "failed" ? "✗" : "-"} ${id} ${status} in ${seconds.toFixed(2)} s${detail ? `: ${detail}` : ""}\n`)
+      write(`${statusMark(status)} ${id} ${status} in ${seconds.toFixed(2)} s${detail ? `: ${detail}` : ""}\n`)
     },
     close: () => undefined,
   }
@@ -132,7 +137,7 @@ export const ttyReporter = (write: (s: string) => void, columns: () => number): 
     finish: (id, status, seconds, detail) => {
       live.delete(id)
       if (status === "cached") return redraw(true)
-      above(`${status === "ran" ? "✓" : status === "failed" ? "✗" : "-"} ${id} ${status} in ${seconds.toFixed(2)} s${detail ? `: ${detail}` : ""}\n`)
+      above(`${statusMark(status)} ${id} ${status} in ${seconds.toFixed(2)} s${detail ? `: ${detail}` : ""}\n`)
     },
     close: () => clear(),
   }

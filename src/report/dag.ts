@@ -63,6 +63,7 @@ export const STATUS_COLORS: Readonly<Record<NodeStatus, { fill: string; stroke: 
   ran: { fill: "#d9f2d9", stroke: "#2e7d32" },
   cached: { fill: "#dde8f5", stroke: "#3a6ea5" },
   failed: { fill: "#f8d7d7", stroke: "#c62828" },
+  interrupted: { fill: "#fdebc8", stroke: "#e08a00" },
   skipped: { fill: "#f0f0f0", stroke: "#9e9e9e" },
 }
 

@@ -125,7 +125,7 @@ const headerHtml = (r: RunRecord): string => {
     ...(r.notes.length > 0 ? [["notes", r.notes.map(h).join("<br>")] as [string, string]] : []),
     ["started", h(r.started)],
     ["duration", fmtSeconds(r.seconds)],
-    ["nodes", `${count("ran")} ran, ${count("cached")} cached, ${count("failed")} failed, ${count("skipped")} skipped`],
+    ["nodes", `${count("ran")} ran, ${count("cached")} cached, ${count("failed")} failed, ${count("interrupted") > 0 ? `${count("interrupted")} interrupted, ` : ""}${count("skipped")} skipped`],
     ["run id", `<code>${h(r.id)}</code>`],
   ]
   return `<h1>${h(r.name)}</h1><table class="kv">${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join("")}</table>`
@@ -177,7 +177,7 @@ tr.elided td{text-align:center;color:#888}.legend span{margin-right:1em}.warn{co
 
 export const renderReportHtml = (data: ReportData, dag: string, plots: readonly RenderedPlot[]): string => {
   const r = data.record
-  const legend = (["ran", "cached", "failed", "skipped"] as const).map((s) => statusBadge(s)).join(" ")
+  const legend = (["ran", "cached", "failed", "interrupted", "skipped"] as const).map((s) => statusBadge(s)).join(" ")
   const sections = [
     `<section id="run">${headerHtml(r)}</section>`,
     `<nav><a href="#dag">DAG</a><a href="#nodes">nodes</a><a href="#metrics">metrics</a><a href="#plots">plots</a><a href="#samples">samples</a></nav>`,

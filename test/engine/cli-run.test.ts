@@ -138,6 +138,54 @@ t.test("a failing node names id, kind and position; dependents are skipped; stor
   t.same(p.statuses(), { src: "cached" })
 })
 
+t.test("Ctrl-C: the running node is interrupted (not failed), queued ones never start, a rerun resumes", async (t) => {
+  const p = makeProject(t)
+  const { child, done } = p.spawnPipe(["run", "pipelines/interrupt.yaml"])
+  let seen = ""
+  await new Promise<void>((res) => {
+    const onData = (d: Buffer) => {
+      seen += d.toString()
+      if (/▸ s[12] \(slow\) started/.test(seen)) res()
+    }
+    child.stdout?.on("data", onData)
+    child.stderr?.on("data", onData)
+  })
+  await new Promise((r) => setTimeout(r, 300)) // a few steps into the node
+  child.kill("SIGINT")
+  const r = await done
+  t.equal(r.code, 130, "exit code 130 after Ctrl-C")
+  const run = p.lastRun()
+  t.equal(run.status, "interrupted")
+  const byId = Object.fromEntries(run.nodes.map((n) => [n.id, n]))
+  t.equal(byId.src?.status, "ran")
+  const running = [byId.s1, byId.s2].find((n) => n?.status === "interrupted")
+  const queued = [byId.s1, byId.s2].find((n) => n?.status === "skipped")
+  t.ok(running !== undefined && queued !== undefined, "one heavy node was running, the other queued behind it")
+  t.equal(running?.error, "interrupted")
+  t.ok((running?.seconds ?? 0) > 0.2, "the interrupted node's running time is recorded")
+  t.equal(queued?.error, "interrupted", "a node waiting for the heavy slot does not start after Ctrl-C")
+  t.equal(byId.s3?.status, "skipped")
+  t.equal(byId.s3?.error, "interrupted")
+  t.notMatch(r.stdout + r.stderr, /failed in|error:/, "nothing is reported as a failure")
+  t.match(r.stderr, /1 interrupted, 2 skipped/)
+  t.match(r.stderr, /run the same command again to resume/)
+  const again = await p.pipe(["run", "pipelines/interrupt.yaml", "--set", "s1.steps=2", "--set", "s2.steps=2"])
+  t.equal(again.code, 0, again.stderr)
+  t.same(p.statuses(), { src: "cached", s1: "ran", s2: "ran", s3: "ran" })
+})
+
+t.test("two nodes with the same key in one run: computed once, the wait names the other node", async (t) => {
+  const p = makeProject(t)
+  writeFileSync(
+    join(p.dir, "pipelines/twins.yaml"),
+    "name: twins\nnodes:\n  src: { kind: source }\n  a: { kind: slow, params: { ms: 50, steps: 4 }, inputs: { x: src.values } }\n  b: { kind: slow, params: { ms: 50, steps: 4 }, inputs: { x: src.values } }\n",
+  )
+  const r = await p.pipe(["run", "pipelines/twins.yaml"])
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stderr, /(a: same key as b|b: same key as a) \(identical kind, params and inputs\); waiting for its result/)
+  t.same(Object.values(p.statuses()).sort(), ["cached", "ran", "ran"], "src ran, one twin ran, the other took its result")
+})
+
 t.test("--json prints machine-readable events", async (t) => {
   const p = makeProject(t)
   const r = await p.pipe(["run", "pipelines/b.yaml", "--json"])
