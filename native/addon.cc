@@ -238,6 +238,23 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// Ctrl-C while JavaScript is busy: native/interrupts.cc (its own file: <signal.h> declares a
+// function named pipe(), which clashes with the kernels' namespace).
+extern "C" int pipe_watch_interrupts();
+extern "C" int pipe_interrupt_count();
+
+napi_value WatchInterrupts(napi_env env, napi_callback_info) {
+  napi_value v;
+  napi_get_boolean(env, pipe_watch_interrupts() != 0, &v);
+  return v;
+}
+
+napi_value Interrupts(napi_env env, napi_callback_info) {
+  napi_value v;
+  napi_create_int32(env, pipe_interrupt_count(), &v);
+  return v;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   // tfjs allocates a fresh Float32Array for every kernel output (MBs each). With glibc's defaults
   // those come from fresh mmap()ed pages and each page faults on first write: measured 13-25 ms of
@@ -254,6 +271,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"matmul", Matmul}, {"groupNorm", GroupNorm}, {"groupNormGrad", GroupNormGrad}, {"silu", Silu},
       {"siluGrad", SiluGrad}, {"upsample2x", Upsample2x}, {"upsample2xGrad", Upsample2xGrad}, {"adam", Adam},
       {"sumMiddle", SumMiddle}, {"binaryBcast", BinaryBcast}, {"setThreads", SetThreads}, {"copyStrided", CopyStrided},
+      {"watchInterrupts", WatchInterrupts}, {"interrupts", Interrupts},
   };
   for (const auto& f : fns) {
     napi_value v;

@@ -32,7 +32,7 @@ if (process.platform !== "linux" || process.arch !== "x64") giveUp(`unsupported 
 const cpuinfo = existsSync("/proc/cpuinfo") ? readFileSync("/proc/cpuinfo", "utf8") : ""
 if (!/\bavx512f\b/.test(cpuinfo)) giveUp("this CPU lacks AVX-512F, which the kernels are written for")
 
-const sources = ["addon.cc", "gemm.cc", "elementwise.cc"].map((f) => join(nativeDir, f))
+const sources = ["addon.cc", "gemm.cc", "elementwise.cc", "interrupts.cc"].map((f) => join(nativeDir, f))
 const flags = ["-O3", "-march=native", "-fopenmp", "-std=c++17", "-fno-math-errno", "-shared", "-fPIC"]
 const defines = ["-DNODE_GYP_MODULE_NAME=pipe_native", "-DNAPI_VERSION=8"]
 

@@ -57,7 +57,7 @@ export const planCommand = async (v: Values, [file]: string[], io: Io): Promise<
 const loadRuntime = async (nodesDir: string, backend: string | undefined): Promise<RuntimeInfo | null> => {
   const file = join(nodesDir, "_runtime.ts")
   if (!existsSync(file)) return null
-  const mod = (await import(pathToFileURL(file).href)) as { prepare?: (o: { backend?: string }) => Promise<{ backend: string; notes: string[] }> }
+  const mod = (await import(pathToFileURL(file).href)) as { prepare?: (o: { backend?: string }) => Promise<RuntimeInfo> }
   if (typeof mod.prepare !== "function") return null
   return mod.prepare(backend !== undefined ? { backend } : {})
 }
@@ -65,9 +65,9 @@ const loadRuntime = async (nodesDir: string, backend: string | undefined): Promi
 const summary = (r: RunRecord, runDir: string, cwd: string): string => {
   const w = Math.max(4, ...r.nodes.map((n) => n.id.length))
   const k = Math.max(4, ...r.nodes.map((n) => n.kind.length))
-  const lines = [`${"node".padEnd(w)}  ${"kind".padEnd(k)}  status   seconds  key`]
+  const lines = [`${"node".padEnd(w)}  ${"kind".padEnd(k)}  ${"status".padEnd(11)}  seconds  key`]
   for (const n of r.nodes)
-    lines.push(`${n.id.padEnd(w)}  ${n.kind.padEnd(k)}  ${n.status.padEnd(7)}  ${n.seconds.toFixed(2).padStart(7)}  ${n.key?.slice(0, 12) ?? "-"}`)
+    lines.push(`${n.id.padEnd(w)}  ${n.kind.padEnd(k)}  ${n.status.padEnd(11)}  ${n.seconds.toFixed(2).padStart(7)}  ${n.key?.slice(0, 12) ?? "-"}`)
   const count = (s: string) => r.nodes.filter((n) => n.status === s).length
   lines.push(
     `${count("cached")} cached, ${count("ran")} ran, ${count("failed")} failed, ${count("interrupted") > 0 ? `${count("interrupted")} interrupted, ` : ""}${count("skipped")} skipped in ${r.seconds.toFixed(2)} s -> ${relative(cwd, join(runDir, "run.json")) || runDir}`,

@@ -29,6 +29,11 @@ import type { NodeRecord } from "./record.ts"
 export interface RuntimeInfo {
   readonly backend: string
   readonly notes: readonly string[]
+  /**
+   * A synchronous Ctrl-C check that works while a node's JavaScript never yields (Node runs SIGINT
+   * listeners only between calls, so `interrupted` alone would flip after a long training loop).
+   */
+  readonly interruptRequested?: () => boolean
 }
 
 export interface ExecuteOptions {
@@ -91,7 +96,8 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
     const records = new Map<string, NodeRecord>()
     const recoveries = new Map<string, Promise<Digests>>()
     const state = { failed: false, runtime: null as RuntimeInfo | null, runtimePromise: null as Promise<RuntimeInfo | null> | null }
-    const stopping = (): boolean => state.failed || o.interrupted()
+    const interrupted = (): boolean => o.interrupted() || (state.runtime?.interruptRequested?.() ?? false)
+    const stopping = (): boolean => state.failed || interrupted()
     // apache-arrow is only needed to decode inputs and encode outputs: a fully cached run skips it.
     const arrowModule = (): Promise<typeof import("apache-arrow")> => import("apache-arrow")
 
@@ -106,7 +112,7 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
 
     const fail = (node: PipelineNode, message: string): string => `${node.id} (${node.kind}) at ${formatPos(node.pos)}: ${message}`
     /** Why a node is not run when the run is stopping. */
-    const stopReason = (): string => (o.interrupted() ? "interrupted" : "an earlier node failed")
+    const stopReason = (): string => (interrupted() ? "interrupted" : "an earlier node failed")
     /** Keys being computed by this run, with the node computing each (two nodes may share a key). */
     const inFlight = new Map<string, string>()
 
@@ -166,7 +172,7 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
           nodeId: node.id,
           progress: (e) => o.reporter.progress(node.id, e),
           log: (m) => o.reporter.log(node.id, m),
-          interrupted: o.interrupted,
+          interrupted,
         }
         const t0 = performance.now()
         o.reporter.start(node.id, node.kind)
@@ -273,7 +279,7 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
         const finish = (d: Digests | null) => Deferred.succeed(self, d)
         const isSelected = selected.has(id)
         if (upDigests.some((d) => d === null)) {
-          if (isSelected) record(node, null, "skipped", 0, {}, [], o.interrupted() ? "interrupted" : "an input is unavailable")
+          if (isSelected) record(node, null, "skipped", 0, {}, [], interrupted() ? "interrupted" : "an input is unavailable")
           return yield* finish(null)
         }
         const components = componentsOf(node, (u) => current.get(u), o.paths) as KeyComponents
@@ -300,7 +306,7 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
             return yield* finish(null)
           }
           const seconds = cause instanceof NodeBodyFailed ? cause.seconds : 0
-          if (o.interrupted()) {
+          if (interrupted()) {
             // A node stopped by Ctrl-C is not a failure of the pipeline: nothing of it is cached, rerun resumes.
             const own = messageOf(cause)
             record(node, key, "interrupted", seconds, {}, [], own === "" || /^interrupted\b/i.test(own) ? "interrupted" : `interrupted (${own})`)
@@ -319,7 +325,7 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
 
     yield* Effect.forEach(p.order, task, { concurrency: p.order.length || 1, discard: true })
     const nodes = o.selection.selected.map((id) => records.get(id)).filter((r): r is NodeRecord => r !== undefined)
-    const status = nodes.some((n) => n.status === "failed") ? "failed" : o.interrupted() ? "interrupted" : "ok"
+    const status = nodes.some((n) => n.status === "failed") ? "failed" : interrupted() ? "interrupted" : "ok"
     return { nodes, runtime: state.runtime, status }
   })
 

@@ -106,4 +106,4 @@ export const selectBackend = async (preference?: BackendPreference): Promise<Bac
 export const isBackendPreference = (s: string): s is BackendPreference =>
   (BACKEND_PREFERENCES as readonly string[]).includes(s)
 
-export { NATIVE_BACKEND, registerNativeBackend } from "./native.ts"
+export { NATIVE_BACKEND, nativeInterruptProbe, registerNativeBackend } from "./native.ts"

@@ -32,6 +32,9 @@ export interface NativeAddon {
   binaryBcast(a: Float32Array, b: Float32Array, out: Float32Array, n: number, nb: number, op: number): void
   copyStrided(src: Float32Array, srcOffset: number, srcStride: number, dst: Float32Array, dstOffset: number, dstStride: number, rows: number, cols: number): void
   setThreads(n: number): void
+  /** Counts SIGINTs in C from now on (see native/addon.cc); absent in addons built before it existed. */
+  watchInterrupts?(): boolean
+  interrupts?(): number
 }
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..")
@@ -456,4 +459,17 @@ export const registerNativeBackend = (o: { threads?: number; addon?: string } = 
   }
   registerFusedGradients()
   return { ok: true }
+}
+
+/**
+ * A synchronous "was Ctrl-C pressed?" for code that never yields to the event loop (a training loop
+ * runs for minutes inside one JS call, and Node runs SIGINT listeners only between calls). Uses the
+ * addon's C-level counter; undefined when the addon is unavailable. Call it after the process has a
+ * JS SIGINT listener (the CLI installs one before any node runs).
+ */
+export const nativeInterruptProbe = (): (() => boolean) | undefined => {
+  const loaded = loadAddon()
+  if (!loaded.ok || loaded.addon.watchInterrupts === undefined || loaded.addon.interrupts === undefined) return undefined
+  const { addon } = loaded
+  return addon.watchInterrupts!() ? () => addon.interrupts!() > 0 : undefined
 }
