@@ -405,7 +405,47 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     return out(a.backend, [...sz], res)
   }
 
+  // The judge's max-pool gradient mask (equal -> cast -> multiply) and its pooling ran as tfjs-cpu's
+  // generic JavaScript (bench/profile-judge.ts: ~75% of a LeNet step). tfjs-cpu's bool -> float32
+  // Cast also returns the bool bytes relabelled float32, which sent the following Multiply to the
+  // slow path. Specialised loops for those cases; anything else falls back to cpu.
+  const cast: KFunc = (a) => {
+    const x = input(a, "x")
+    const values = a.backend.data.get(x.dataId).values
+    if (x.dtype !== "bool" || a.attrs?.dtype !== "float32" || !(values instanceof Uint8Array)) return cpuKernel("Cast")(a)
+    const res = alloc(a.backend, values.length)
+    res.set(values)
+    return out(a.backend, [...x.shape], res)
+  }
+  const equal: KFunc = (a) => {
+    const A = input(a, "a"), B = input(a, "b")
+    if (!isF32(a.backend, A) || !isF32(a.backend, B) || A.shape.length !== B.shape.length || A.shape.some((d, i) => d !== B.shape[i])) return cpuKernel("Equal")(a)
+    const x = vals(a.backend, A), y = vals(a.backend, B)
+    const res = new Uint8Array(x.length)
+    for (let i = 0; i < x.length; i++) res[i] = x[i] === y[i] ? 1 : 0
+    return a.backend.makeTensorInfo([...A.shape], "bool", res)
+  }
+  const pair = (v: unknown): number[] => (typeof v === "number" ? [v, v] : (v as number[]))
+  const maxPool: KFunc = (a) => {
+    const x = input(a, "x")
+    const [fh, fw] = pair(a.attrs?.filterSize), [sh, sw] = pair(a.attrs?.strides)
+    if (!isF32(a.backend, x) || x.shape.length !== 4 || fh !== 2 || fw !== 2 || sh !== 2 || sw !== 2 || a.attrs?.pad !== "valid") return cpuKernel("MaxPool")(a)
+    const [B, H, W, C] = x.shape as [number, number, number, number]
+    const oh = Math.floor(H / 2), ow = Math.floor(W / 2)
+    const v = vals(a.backend, x)
+    const res = alloc(a.backend, B * oh * ow * C)
+    let o = 0
+    for (let b = 0; b < B; b++)
+      for (let i = 0; i < oh; i++)
+        for (let j = 0; j < ow; j++) {
+          const p00 = ((b * H + 2 * i) * W + 2 * j) * C, p01 = p00 + C, p10 = p00 + W * C, p11 = p10 + C
+          for (let c = 0; c < C; c++) res[o++] = Math.max(v[p00 + c]!, v[p01 + c]!, v[p10 + c]!, v[p11 + c]!)
+        }
+    return out(a.backend, [B, oh, ow, C], res)
+  }
+
   return {
+    Cast: cast, Equal: equal, MaxPool: maxPool,
     Concat: concat, SplitV: splitV, Slice: slice,
     Conv2D: conv2D, FusedConv2D: fusedConv2D, Conv2DBackpropInput: conv2DBackpropInput,
     Conv2DBackpropFilter: conv2DBackpropFilter, BatchMatMul: batchMatMul, _FusedMatMul: fusedMatMul, Sum: sum,

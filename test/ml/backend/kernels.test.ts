@@ -142,6 +142,24 @@ t.test("Sum over contiguous axes, broadcasting Add/Sub/Mul, Concat, SplitV and S
   t.end()
 })
 
+t.test("2x2 MaxPool, Equal and bool -> float32 Cast (the judge's pooling and its gradient mask) match cpu", (t) => {
+  const arb = fc.record({ b: fc.integer({ min: 1, max: 9 }), h: fc.integer({ min: 1, max: 9 }), w: fc.integer({ min: 1, max: 9 }), c: fc.integer({ min: 1, max: 40 }), seed: fc.nat() })
+  t.doesNotThrow(() => fc.assert(fc.property(arb, (c) => {
+    const xv = normals(c.seed, c.b * c.h * c.w * c.c)
+    // quantised copies make exact ties (Equal's true case) frequent
+    const qv = xv.map((v) => Math.round(v * 2) / 2)
+    return agree(() => {
+      const x = tf.tensor4d(xv, [c.b, c.h, c.w, c.c]), q = tf.tensor4d(qv, [c.b, c.h, c.w, c.c])
+      const eq = tf.equal(q, q.round())
+      return [
+        tf.maxPool(x, 2, 2, "valid"), tf.maxPool(x, 3, 1, "same"), tf.maxPool(x, 2, 2, "same"),
+        eq.cast("float32"), eq.cast("float32").mul(x), tf.equal(x, x.mul(1)).cast("float32"), tf.equal(q, q.reverse(3)).cast("int32"),
+      ]
+    }, 0)
+  }), { numRuns: 40 }))
+  t.end()
+})
+
 t.test("PipeAdamUpdate equals the plain-tfjs Adam formula", (t) => {
   t.doesNotThrow(() => fc.assert(fc.property(fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 1, max: 50 }), fc.nat(), (n, step, seed) => {
     const r = new Rng(seed)
