@@ -160,7 +160,7 @@ void group_norm_grad(const float* dy, const float* x, const float* gamma, const 
     std::vector<float> gy((size_t)hw * c);           // dL/d(GN output) for this sample
     double* dgam = dgam_t.data() + (size_t)tid * c;
     double* dbet = dbet_t.data() + (size_t)tid * c;
-#pragma omp for schedule(dynamic, 2)
+#pragma omp for schedule(static)  // fixed samples per thread: dgamma/dbeta sum in a reproducible order
     for (int bi = 0; bi < b; bi++) {
       const float* xb = x + (int64_t)bi * hw * c;
       const float* dyb = dy + (int64_t)bi * hw * c;

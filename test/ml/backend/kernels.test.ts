@@ -160,6 +160,30 @@ t.test("2x2 MaxPool, Equal and bool -> float32 Cast (the judge's pooling and its
   t.end()
 })
 
+t.test("multi-threaded reductions are reproducible to the bit (filter gradient, GroupNorm gradient)", (t) => {
+  // Big enough that both kernels split the work across threads; with a dynamic schedule the float
+  // summation order (and the bits) depended on thread timing, so trained weights differed run to run.
+  const [b, h, cin, cout] = [32, 28, 8, 32]
+  const xv = normals(1, b * h * h * cin), dyv = normals(2, b * h * h * cout)
+  const grads = (): Uint8Array[] => {
+    tf.setBackend(NATIVE_BACKEND)
+    const r = tf.tidy(() => {
+      const x = tf.tensor4d(xv, [b, h, h, cin]), dy = tf.tensor4d(dyv, [b, h, h, cout])
+      const w = tf.variable(tf.zeros([3, 3, cin, cout]))
+      const g1 = tf.grad((wt: tf.Tensor) => tf.conv2d(x, wt as tf.Tensor4D, 1, "same").mul(dy).sum() as tf.Scalar)(w)
+      const gamma = tf.ones([cout]), beta = tf.zeros([cout])
+      const g2 = tf.grads((gm: tf.Tensor, bt: tf.Tensor) => groupNorm(dy, gm as tf.Tensor1D, bt as tf.Tensor1D, { groups: 8 }).mul(dy).sum() as tf.Scalar)([gamma, beta])
+      w.dispose()
+      return [g1, ...g2].map((g) => new Uint8Array(g.dataSync().slice().buffer))
+    })
+    tf.setBackend("cpu")
+    return r
+  }
+  const first = grads()
+  for (let i = 0; i < 6; i++) t.same(grads(), first, `repeat ${i + 1}: identical bytes`)
+  t.end()
+})
+
 t.test("PipeAdamUpdate equals the plain-tfjs Adam formula", (t) => {
   t.doesNotThrow(() => fc.assert(fc.property(fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 1, max: 50 }), fc.nat(), (n, step, seed) => {
     const r = new Rng(seed)
