@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect"
 import { execute, type RuntimeInfo } from "../exec/executor.ts"
 import { planPipeline, select, type Selectors } from "../exec/plan.ts"
 import { jsonReporter, plainReporter, type Reporter, ttyReporter } from "../exec/progress.ts"
-import { newRunId, onRunFinished, type RunRecord, writeRunRecord } from "../exec/record.ts"
+import { newRunId, onRunFinished, type RunRecord, statusCounts, writeRunRecord } from "../exec/record.ts"
 import { flag, intFlag, str, strs, UsageError, type Values } from "./args.ts"
 import { loadFor, openProject, type Project, resolveDirs } from "./context.ts"
 
@@ -68,10 +68,7 @@ const summary = (r: RunRecord, runDir: string, cwd: string): string => {
   const lines = [`${"node".padEnd(w)}  ${"kind".padEnd(k)}  ${"status".padEnd(11)}  seconds  key`]
   for (const n of r.nodes)
     lines.push(`${n.id.padEnd(w)}  ${n.kind.padEnd(k)}  ${n.status.padEnd(11)}  ${n.seconds.toFixed(2).padStart(7)}  ${n.key?.slice(0, 12) ?? "-"}`)
-  const count = (s: string) => r.nodes.filter((n) => n.status === s).length
-  lines.push(
-    `${count("cached")} cached, ${count("ran")} ran, ${count("failed")} failed, ${count("interrupted") > 0 ? `${count("interrupted")} interrupted, ` : ""}${count("skipped")} skipped in ${r.seconds.toFixed(2)} s -> ${relative(cwd, join(runDir, "run.json")) || runDir}`,
-  )
+  lines.push(`${statusCounts(r.nodes)} in ${r.seconds.toFixed(2)} s -> ${relative(cwd, join(runDir, "run.json")) || runDir}`)
   for (const n of r.nodes) if (n.status === "failed" && n.error !== undefined) lines.push(`error: ${n.error}`)
   if (r.status === "interrupted") lines.push("interrupted: finished nodes are cached; run the same command again to resume")
   return `${lines.join("\n")}\n`

@@ -18,6 +18,13 @@ export interface NodeRecord {
   readonly error?: string
 }
 
+/** "2 cached, 3 ran, 0 failed, 1 skipped" (interrupted only when there are some): the CLI summary and the report header. */
+export const statusCounts = (nodes: readonly NodeRecord[]): string => {
+  const count = (s: NodeStatus) => nodes.filter((n) => n.status === s).length
+  const interrupted = count("interrupted")
+  return `${count("cached")} cached, ${count("ran")} ran, ${count("failed")} failed, ${interrupted > 0 ? `${interrupted} interrupted, ` : ""}${count("skipped")} skipped`
+}
+
 /** One DAG edge: output `output` of node `from` feeds input `input` of node `to`. */
 export interface RunEdge {
   readonly from: string

@@ -2,7 +2,7 @@
 // inline SVG, no scripts, nothing fetched), so it opens from disk, survives being mailed, and a
 // headless browser can check it offline. Pure: data in, string out.
 import type { Metrics, MetricsTable } from "../artifacts/types.ts"
-import type { RunRecord } from "../exec/record.ts"
+import { type RunRecord, statusCounts } from "../exec/record.ts"
 import type { Json } from "../key/canonical.ts"
 import { STATUS_COLORS } from "./dag.ts"
 import { escapeHtml as h } from "./escape.ts"
@@ -115,7 +115,6 @@ const nodesHtml = (nodes: readonly NodeView[]): string =>
     .join("")}</tbody></table></div>`
 
 const headerHtml = (r: RunRecord): string => {
-  const count = (s: string) => r.nodes.filter((n) => n.status === s).length
   const rows: [string, string][] = [
     ["status", `<span class="status-${h(r.status)}">${h(r.status)}</span>`],
     ["pipeline", `<code>${h(r.pipeline)}</code>`],
@@ -125,7 +124,7 @@ const headerHtml = (r: RunRecord): string => {
     ...(r.notes.length > 0 ? [["notes", r.notes.map(h).join("<br>")] as [string, string]] : []),
     ["started", h(r.started)],
     ["duration", fmtSeconds(r.seconds)],
-    ["nodes", `${count("ran")} ran, ${count("cached")} cached, ${count("failed")} failed, ${count("interrupted") > 0 ? `${count("interrupted")} interrupted, ` : ""}${count("skipped")} skipped`],
+    ["nodes", statusCounts(r.nodes)],
     ["run id", `<code>${h(r.id)}</code>`],
   ]
   return `<h1>${h(r.name)}</h1><table class="kv">${rows.map(([k, v]) => `<tr><th>${k}</th><td>${v}</td></tr>`).join("")}</table>`

@@ -419,19 +419,24 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
   }
   const equal: KFunc = (a) => {
     const A = input(a, "a"), B = input(a, "b")
-    if (!isF32(a.backend, A) || !isF32(a.backend, B) || A.shape.length !== B.shape.length || A.shape.some((d, i) => d !== B.shape[i])) return cpuKernel("Equal")(a)
+    if (!isF32(a.backend, A) || !isF32(a.backend, B) || !tf.util.arraysEqual(A.shape, B.shape)) return cpuKernel("Equal")(a)
     const x = vals(a.backend, A), y = vals(a.backend, B)
     const res = new Uint8Array(x.length)
     for (let i = 0; i < x.length; i++) res[i] = x[i] === y[i] ? 1 : 0
     return a.backend.makeTensorInfo([...A.shape], "bool", res)
   }
-  const pair = (v: unknown): number[] => (typeof v === "number" ? [v, v] : (v as number[]))
   const maxPool: KFunc = (a) => {
     const x = input(a, "x")
-    const [fh, fw] = pair(a.attrs?.filterSize), [sh, sw] = pair(a.attrs?.strides)
-    if (!isF32(a.backend, x) || x.shape.length !== 4 || fh !== 2 || fw !== 2 || sh !== 2 || sw !== 2 || a.attrs?.pad !== "valid") return cpuKernel("MaxPool")(a)
+    if (!isF32(a.backend, x) || x.shape.length !== 4) return cpuKernel("MaxPool")(a)
+    // tfjs's own normalisation of filterSize / strides / pad (the cpu kernel reads the same info)
+    const info = tf.backend_util.computePool2DInfo(
+      x.shape as [number, number, number, number], a.attrs?.filterSize as [number, number] | number, a.attrs?.strides as [number, number] | number,
+      1, a.attrs?.pad as "valid" | "same" | number, a.attrs?.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+    )
+    const { filterHeight, filterWidth, strideHeight, strideWidth, padInfo, outHeight: oh, outWidth: ow } = info
+    const unpadded = padInfo.top === 0 && padInfo.bottom === 0 && padInfo.left === 0 && padInfo.right === 0
+    if (filterHeight !== 2 || filterWidth !== 2 || strideHeight !== 2 || strideWidth !== 2 || !unpadded) return cpuKernel("MaxPool")(a)
     const [B, H, W, C] = x.shape as [number, number, number, number]
-    const oh = Math.floor(H / 2), ow = Math.floor(W / 2)
     const v = vals(a.backend, x)
     const res = alloc(a.backend, B * oh * ow * C)
     let o = 0
@@ -509,7 +514,8 @@ export const registerNativeBackend = (o: { threads?: number; addon?: string } = 
  */
 export const nativeInterruptProbe = (): (() => boolean) | undefined => {
   const loaded = loadAddon()
-  if (!loaded.ok || loaded.addon.watchInterrupts === undefined || loaded.addon.interrupts === undefined) return undefined
-  const { addon } = loaded
-  return addon.watchInterrupts!() ? () => addon.interrupts!() > 0 : undefined
+  if (!loaded.ok) return undefined
+  const { watchInterrupts, interrupts } = loaded.addon
+  if (watchInterrupts === undefined || interrupts === undefined) return undefined
+  return watchInterrupts() ? () => interrupts() > 0 : undefined
 }
