@@ -4,7 +4,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { selectBackend } from "../src/ml/backend/index.ts"
 import { createClassifier, defaultClassifierConfig } from "../src/ml/nn/classifier.ts"
-import { Adam, trainStep } from "../src/ml/nn/index.ts"
+import { Adam, trainStep } from "../src/ml/nn/optim.ts"
 import { Rng } from "../src/ml/random.ts"
 
 await selectBackend()

@@ -13,10 +13,10 @@ import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as tf from "@tensorflow/tfjs"
 import { type BackendPreference, isBackendPreference, selectBackend } from "../src/ml/backend/index.ts"
-import {
-  Adam, type Model, countParams, createLatentMlp, createUNet, disposeModel, referenceMlpConfig, referenceUNetConfig,
-  trainStep,
-} from "../src/ml/nn/index.ts"
+import { createLatentMlp, referenceMlpConfig } from "../src/ml/nn/mlp.ts"
+import { type Model, countParams, disposeModel } from "../src/ml/nn/model.ts"
+import { Adam, trainStep } from "../src/ml/nn/optim.ts"
+import { createUNet, referenceUNetConfig } from "../src/ml/nn/unet.ts"
 import { Rng } from "../src/ml/random.ts"
 
 const ALL = ["unet-train", "unet-forward", "mlp-train"] as const

@@ -3,14 +3,14 @@
 // record (sampler, steps, seconds_per_image) when the latents value has one: Latents has no meta field
 // today, so a sampler can only pass provenance along once it gains one (read defensively here).
 import { Type } from "@sinclair/typebox"
-import { Effect } from "effect"
-import { defineNode, NodeError } from "../src/node.ts"
+import { defineNode } from "../src/node.ts"
 import { ImageBatchType, LatentsType, WeightsType } from "../src/artifacts/index.ts"
 import type { ImageBatch } from "../src/artifacts/types.ts"
+import { invalidInput } from "../src/ml/errors.ts"
 import { carriedMeta, unstandardise } from "../src/ml/latents.ts"
-import { disposeModel } from "../src/ml/nn/index.ts"
 import { vaeFromWeights } from "../src/ml/nn/vae.ts"
 import { decodeLatents } from "../src/ml/training/vae.ts"
+import { ml, withModel } from "./_ml.ts"
 
 const Params = Type.Object({
   batchSize: Type.Integer({ minimum: 1, default: 256 }),
@@ -24,22 +24,15 @@ export default defineNode({
   outputs: { images: ImageBatchType },
   heavy: true,
   run: (inputs, p) =>
-    Effect.gen(function* () {
-      const z = inputs.latents
-      const model = yield* Effect.try({
-        try: () => vaeFromWeights(inputs.vae),
-        catch: (e) => new NodeError(`vae input: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
-      })
-      const c = model.config
-      if (z.dim !== c.latentDim) {
-        disposeModel(model)
-        return yield* Effect.fail(new NodeError(`latents have dimension ${z.dim}; the VAE decodes ${c.latentDim}`))
-      }
-      const pixels = decodeLatents(model, unstandardise(z.values, z), z.count, p.batchSize)
-      disposeModel(model)
-      const images: ImageBatch = {
-        count: z.count, height: c.imageSize, width: c.imageSize, channels: c.inChannels, pixels, labels: z.labels, meta: carriedMeta(z),
-      }
-      return { images }
-    }),
+    withModel("vae input", () => vaeFromWeights(inputs.vae), (model) =>
+      ml("decoding", () => {
+        const z = inputs.latents
+        const c = model.config
+        if (z.dim !== c.latentDim) throw invalidInput(`latents have dimension ${z.dim}; the VAE decodes ${c.latentDim}`)
+        const pixels = decodeLatents(model, unstandardise(z.values, z), z.count, p.batchSize)
+        const images: ImageBatch = {
+          count: z.count, height: c.imageSize, width: c.imageSize, channels: c.inChannels, pixels, labels: z.labels, meta: carriedMeta(z),
+        }
+        return { images }
+      })),
 })

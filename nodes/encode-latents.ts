@@ -2,15 +2,15 @@
 // mean or one seeded sample z = mu + sigma eps, then standardises every dimension (z - mean) / std
 // (src/ml/latents.ts). mean/std travel in the Latents artifact so `decode` can undo it; labels are kept.
 import { Type } from "@sinclair/typebox"
-import { Effect } from "effect"
-import { defineNode, NodeError } from "../src/node.ts"
+import { defineNode } from "../src/node.ts"
 import { DatasetType, LatentsType, WeightsType } from "../src/artifacts/index.ts"
+import { toUnitFloat } from "../src/ml/data/pixels.ts"
+import { invalidInput } from "../src/ml/errors.ts"
 import { latentStats, standardise } from "../src/ml/latents.ts"
-import { disposeModel } from "../src/ml/nn/index.ts"
 import { vaeFromWeights } from "../src/ml/nn/vae.ts"
 import { Rng } from "../src/ml/random.ts"
-import { toUnitFloat } from "../src/ml/training/minibatch.ts"
 import { encodeImages } from "../src/ml/training/vae.ts"
+import { ml, withModel } from "./_ml.ts"
 
 const Params = Type.Object({
   mode: Type.Union([Type.Literal("mean"), Type.Literal("sample")], {
@@ -28,24 +28,15 @@ export default defineNode({
   outputs: { latents: LatentsType },
   heavy: true,
   run: (inputs, p) =>
-    Effect.gen(function* () {
-      const d = inputs.dataset
-      const model = yield* Effect.try({
-        try: () => vaeFromWeights(inputs.vae),
-        catch: (e) => new NodeError(`vae input: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
-      })
-      const c = model.config
-      if (d.height !== c.imageSize || d.width !== c.imageSize || d.channels !== c.inChannels) {
-        disposeModel(model)
-        return yield* Effect.fail(new NodeError(`dataset images are ${d.height}x${d.width}x${d.channels}; the VAE takes ${c.imageSize}x${c.imageSize}x${c.inChannels}`))
-      }
-      if (d.count < 1) {
-        disposeModel(model)
-        return yield* Effect.fail(new NodeError("the dataset is empty"))
-      }
-      const z = encodeImages(model, toUnitFloat(d.images), d.count, p.mode, new Rng(p.seed).fork("encode-latents"), p.batchSize)
-      disposeModel(model)
-      const stats = latentStats(z, d.count, c.latentDim)
-      return { latents: { count: d.count, dim: c.latentDim, values: standardise(z, stats), mean: stats.mean, std: stats.std, labels: d.labels } }
-    }),
+    withModel("vae input", () => vaeFromWeights(inputs.vae), (model) =>
+      ml("encoding", () => {
+        const d = inputs.dataset
+        const c = model.config
+        if (d.height !== c.imageSize || d.width !== c.imageSize || d.channels !== c.inChannels)
+          throw invalidInput(`dataset images are ${d.height}x${d.width}x${d.channels}; the VAE takes ${c.imageSize}x${c.imageSize}x${c.inChannels}`)
+        if (d.count < 1) throw invalidInput("the dataset is empty")
+        const z = encodeImages(model, toUnitFloat(d.images), d.count, p.mode, new Rng(p.seed).fork("encode-latents"), p.batchSize)
+        const stats = latentStats(z, d.count, c.latentDim)
+        return { latents: { count: d.count, dim: c.latentDim, values: standardise(z, stats), mean: stats.mean, std: stats.std, labels: d.labels } }
+      })),
 })

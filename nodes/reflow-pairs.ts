@@ -5,10 +5,15 @@
 // cross less, so few Euler steps suffice. Works in pixel and latent space (latent mean/std travel on).
 import { Type } from "@sinclair/typebox"
 import { Effect } from "effect"
-import { defineNode, NodeError } from "../src/node.ts"
+import { defineNode } from "../src/node.ts"
 import { MetricsType, TensorType, WeightsType } from "../src/artifacts/index.ts"
-import { reflowPairsTensor } from "../src/ml/reflow.ts"
-import { reflowPairsFromWeights, samplingMetrics, samplingRecord, withoutWallClock } from "../src/ml/sampling.ts"
+import { readDiffusionMeta } from "../src/ml/diffusion-meta.ts"
+import { invalidInput } from "../src/ml/errors.ts"
+import { Rng } from "../src/ml/random.ts"
+import { interleavePairs, reflowPairsTensor } from "../src/ml/reflow.ts"
+import { startNoise } from "../src/ml/sampling/generate.ts"
+import { ml } from "./_ml.ts"
+import { samplingMetrics, samplingRecord, sampleWeights, withoutWallClock } from "./_sampling.ts"
 
 const Params = Type.Object({
   sampler: Type.Union([Type.Literal("rf-euler"), Type.Literal("rf-midpoint")], {
@@ -21,8 +26,6 @@ const Params = Type.Object({
   seed: Type.Integer({ default: 0, description: "Seed of the noise x0." }),
 })
 
-const seconds = (): number => performance.now() / 1000
-
 export default defineNode({
   kind: "reflow-pairs",
   description: "Generates (noise, sample) couplings from a rectified-flow model: the training data of a reflowed model.",
@@ -33,17 +36,17 @@ export default defineNode({
   run: (inputs, p, ctx) =>
     Effect.gen(function* () {
       const sp = { ...p, eta: 0, spacing: "trailing" as const, variance: "posterior" as const, clipX0: false }
-      const out = yield* Effect.try({
-        try: () =>
-          reflowPairsFromWeights(inputs.model, sp, {
-            now: seconds,
-            interrupted: ctx.interrupted,
-            onStep: (step, total) => ctx.progress({ phase: "reflow", step, total }),
-          }),
-        catch: (e) => new NodeError(`reflow sampling failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
+      const meta = yield* ml("reading the model", () => {
+        const m = readDiffusionMeta(inputs.model)
+        if (m.objective !== "rectified-flow") throw invalidInput(`reflow needs a rectified-flow model; this one was trained with objective ${m.objective}`)
+        return m
       })
-      if (!out.ok) return yield* Effect.fail(new NodeError(out.reason === "interrupted" ? "interrupted" : out.message))
-      const record = samplingRecord(sp, { objective: "rectified-flow", space: out.pairs.space, itemShape: out.pairs.itemShape }, out.seconds, out.evals)
-      return { pairs: reflowPairsTensor(out.pairs, withoutWallClock(record)), timing: samplingMetrics(record) }
+      const out = yield* sampleWeights(inputs.model, meta, sp, ctx, "reflow")
+      // x0 of item i is exactly the starting noise generate drew for it (same seed, same fork).
+      const size = meta.itemShape.reduce((a, b) => a * b, 1)
+      const noise = startNoise(new Rng(p.seed), 0, p.count, size)
+      const pairs = { count: p.count, itemShape: meta.itemShape, space: meta.space, data: interleavePairs(noise, out.values, p.count, size), ...(meta.latent === undefined ? {} : { latent: meta.latent }) }
+      const record = samplingRecord(sp, meta, out)
+      return { pairs: reflowPairsTensor(pairs, withoutWallClock(record)), timing: samplingMetrics(record) }
     }),
 })

@@ -4,11 +4,11 @@
 // Latents have no meta field, so the sampling record (sampler, steps, seconds_per_image, ...) leaves
 // as the `timing` metrics; seconds_per_image is wall clock, the one value that differs between runs.
 import { Effect } from "effect"
-import { defineNode, NodeError } from "../src/node.ts"
+import { defineNode } from "../src/node.ts"
 import { LatentsType, MetricsType, WeightsType } from "../src/artifacts/index.ts"
-import { samplingMetrics, samplingParams, samplingRecord, sampleWeights } from "../src/ml/sampling.ts"
-
-const seconds = (): number => performance.now() / 1000
+import { invalidInput } from "../src/ml/errors.ts"
+import { ml } from "./_ml.ts"
+import { modelMeta, samplingMetrics, samplingParams, samplingRecord, sampleWeights } from "./_sampling.ts"
 
 export default defineNode({
   kind: "sample-latent",
@@ -19,27 +19,20 @@ export default defineNode({
   heavy: true,
   run: (inputs, p, ctx) =>
     Effect.gen(function* () {
-      const out = yield* Effect.try({
-        try: () =>
-          sampleWeights(inputs.model, "latent", p, {
-            now: seconds,
-            interrupted: ctx.interrupted,
-            onStep: (step, total) => ctx.progress({ phase: "sample", step, total }),
-          }),
-        catch: (e) => new NodeError(`sampling failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
+      const meta = yield* ml("reading the model", () => {
+        const m = modelMeta(inputs.model, "latent")
+        if (m.latent === undefined) throw invalidInput("the model records no latent mean/std")
+        return { ...m, latent: m.latent }
       })
-      if (!out.ok) return yield* Effect.fail(new NodeError(out.reason === "interrupted" ? "interrupted" : out.message))
-      const { latent, itemShape } = out.meta
-      const dim = itemShape[0]!
-      if (latent === undefined) return yield* Effect.fail(new NodeError("the model records no latent mean/std"))
+      const out = yield* sampleWeights(inputs.model, meta, p, ctx, "sample")
       const latents = {
         count: p.count,
-        dim,
+        dim: meta.itemShape[0]!,
         values: out.values,
-        mean: Float32Array.from(latent.mean),
-        std: Float32Array.from(latent.std),
+        mean: Float32Array.from(meta.latent.mean),
+        std: Float32Array.from(meta.latent.std),
         labels: null,
       }
-      return { latents, timing: samplingMetrics(samplingRecord(p, out.meta, out.seconds, out.evals)) }
+      return { latents, timing: samplingMetrics(samplingRecord(p, meta, out)) }
     }),
 })

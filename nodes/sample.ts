@@ -1,15 +1,15 @@
 // sample: draws images from a pixel-space model trained by train-diffusion, with DDPM (ancestral),
-// DDIM, or rectified-flow Euler / midpoint, and renders a PNG grid of them. The sampling itself is
-// src/ml/sampling.ts (shared with sample-latent) over the one loop in src/ml/samplers/loop.ts.
+// DDIM, or rectified-flow Euler / midpoint, and renders a PNG grid of them. Shared with sample-latent:
+// nodes/_sampling.ts (params, the per-batch model factory, the record); the sampling itself is
+// src/ml/sampling/generate.ts over the one loop in src/ml/samplers/loop.ts.
 // The images' meta records sampler, steps, objective and evaluations per image, so equal inputs and
 // params give byte-equal images; the wall clock (seconds_per_image) leaves as the `timing` metrics,
 // which score nodes take as their optional `timing` input.
 import { Effect } from "effect"
-import { defineNode, NodeError } from "../src/node.ts"
+import { defineNode } from "../src/node.ts"
 import { FileType, ImageBatchType, MetricsType, WeightsType } from "../src/artifacts/index.ts"
-import { sampleGrid, samplerLabel, samplingMetrics, samplingParams, samplingRecord, sampleWeights, toImageBatch, withoutWallClock } from "../src/ml/sampling.ts"
-
-const seconds = (): number => performance.now() / 1000
+import { ml } from "./_ml.ts"
+import { modelMeta, sampleGrid, samplerLabel, samplingMetrics, samplingParams, samplingRecord, sampleWeights, toImageBatch, withoutWallClock } from "./_sampling.ts"
 
 export default defineNode({
   kind: "sample",
@@ -20,18 +20,10 @@ export default defineNode({
   heavy: true,
   run: (inputs, p, ctx) =>
     Effect.gen(function* () {
-      const out = yield* Effect.try({
-        try: () =>
-          sampleWeights(inputs.model, "pixel", p, {
-            now: seconds,
-            interrupted: ctx.interrupted,
-            onStep: (step, total) => ctx.progress({ phase: "sample", step, total }),
-          }),
-        catch: (e) => new NodeError(`sampling failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
-      })
-      if (!out.ok) return yield* Effect.fail(new NodeError(out.reason === "interrupted" ? "interrupted" : out.message))
-      const record = samplingRecord(p, out.meta, out.seconds, out.evals)
-      const images = toImageBatch(out.values, out.meta.itemShape, withoutWallClock(record))
+      const meta = yield* ml("reading the model", () => modelMeta(inputs.model, "pixel"))
+      const out = yield* sampleWeights(inputs.model, meta, p, ctx, "sample")
+      const record = samplingRecord(p, meta, out)
+      const images = toImageBatch(out.values, meta.itemShape, withoutWallClock(record))
       return { images, grid: sampleGrid(images, samplerLabel(p)), timing: samplingMetrics(record) }
     }),
 })

@@ -8,7 +8,7 @@ import { Effect } from "effect"
 import { defineNode, NodeError, optional } from "../src/node.ts"
 import { DatasetType, ImageBatchType, MetricsType, WeightsType, datasetToImageBatch } from "../src/artifacts/index.ts"
 import { classifierFromWeights } from "../src/ml/nn/classifier.ts"
-import { disposeModel } from "../src/ml/nn/index.ts"
+import { disposeModel } from "../src/ml/nn/model.ts"
 import { Rng } from "../src/ml/random.ts"
 import { scoreImages, subsetDataset } from "../src/ml/scoring.ts"
 

@@ -3,14 +3,15 @@
 // training loss/accuracy curve and, when a `test` dataset is connected, test accuracy (overall and per class).
 import { Type } from "@sinclair/typebox"
 import { Effect } from "effect"
-import { defineNode, NodeError, optional } from "../src/node.ts"
+import { defineNode, optional } from "../src/node.ts"
 import { DatasetType, MetricsType, WeightsType } from "../src/artifacts/index.ts"
 import type { Metrics } from "../src/artifacts/types.ts"
 import { accuracy, perClassAccuracy } from "../src/ml/metrics/classes.ts"
-import type { ClassifierConfig } from "../src/ml/nn/classifier.ts"
-import { countParams, disposeModel, modelToWeights } from "../src/ml/nn/index.ts"
+import { type ClassifierConfig, createClassifier } from "../src/ml/nn/classifier.ts"
+import { countParams, modelToWeights } from "../src/ml/nn/model.ts"
+import { toUnitFloat } from "../src/ml/data/pixels.ts"
 import { classify, trainClassifier } from "../src/ml/training/classifier.ts"
-import { outcomeProblem, toUnitFloat, trainHooks } from "../src/ml/training/minibatch.ts"
+import { ml, mlAsync, reject, trainingHooks, withModel } from "./_ml.ts"
 
 const Params = Type.Object({
   epochs: Type.Integer({ minimum: 1, default: 3 }),
@@ -39,45 +40,35 @@ export default defineNode({
     Effect.gen(function* () {
       const d = inputs.dataset
       if (d.height !== d.width || d.height % 4 !== 0)
-        return yield* Effect.fail(new NodeError(`the judge needs square images with a side divisible by 4, got ${d.height}x${d.width}`))
+        return yield* reject(`the judge needs square images with a side divisible by 4, got ${d.height}x${d.width}`)
       const numClasses = 10
       const badLabel = d.labels.find((l) => l >= numClasses)
-      if (badLabel !== undefined) return yield* Effect.fail(new NodeError(`label ${badLabel} is outside 0..${numClasses - 1}`))
+      if (badLabel !== undefined) return yield* reject(`label ${badLabel} is outside 0..${numClasses - 1}`)
       const config: ClassifierConfig = { imageSize: d.height, inChannels: d.channels, conv1: p.conv1, conv2: p.conv2, hidden: p.hidden, numClasses }
 
-      const started = performance.now()
-      const result = yield* Effect.tryPromise({
-        try: () =>
-          trainClassifier(toUnitFloat(d.images), d.labels, d.count, {
-            config, epochs: p.epochs, batchSize: p.batchSize, lr: p.lr, seed: p.seed, augment: p.augment, maxShift: p.maxShift, logEvery: p.logEvery,
-          }, trainHooks(ctx)),
-        catch: (e) => new NodeError(`train-classifier: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
-      })
-      const model = result.model
-      const problem = outcomeProblem(result.outcome, "lower lr")
-      if (problem !== undefined) {
-        disposeModel(model)
-        return yield* Effect.fail(new NodeError(problem))
-      }
-      ctx.log(`trained ${countParams(model)} parameters on ${d.count} images in ${((performance.now() - started) / 1000).toFixed(1)} s`)
-
-      const scalars: Record<string, number> = { params: countParams(model), train_count: d.count }
-      const tables: Record<string, Metrics["tables"][string]> = { curve: result.curve }
       const t = inputs.test
-      if (t !== undefined) {
-        if (t.height !== d.height || t.width !== d.width || t.channels !== d.channels) {
-          disposeModel(model)
-          return yield* Effect.fail(new NodeError(`test images are ${t.height}x${t.width}x${t.channels}, training images ${d.height}x${d.width}x${d.channels}`))
-        }
-        const { predictions } = classify(model, toUnitFloat(t.images), t.count, p.batchSizeEval)
-        scalars.test_accuracy = accuracy(predictions, t.labels)
-        scalars.test_count = t.count
-        const per = perClassAccuracy(predictions, t.labels, numClasses)
-        tables.test_per_class = { columns: ["class", "accuracy"], rows: Array.from(per, (a, k) => [k, a]) }
-        ctx.log(`test accuracy ${(100 * scalars.test_accuracy).toFixed(2)}% on ${t.count} images`)
-      }
-      const classifier = modelToWeights(model)
-      disposeModel(model)
-      return { classifier, metrics: { scalars, tables } }
+      if (t !== undefined && (t.height !== d.height || t.width !== d.width || t.channels !== d.channels))
+        return yield* reject(`test images are ${t.height}x${t.width}x${t.channels}, training images ${d.height}x${d.width}x${d.channels}`)
+
+      const started = performance.now()
+      return yield* withModel("building the judge", () => createClassifier(config, p.seed), (model) =>
+        Effect.gen(function* () {
+          const curve = yield* mlAsync("train-classifier", () =>
+            trainClassifier(model, toUnitFloat(d.images), d.labels, d.count, {
+              epochs: p.epochs, batchSize: p.batchSize, lr: p.lr, seed: p.seed, augment: p.augment, maxShift: p.maxShift, logEvery: p.logEvery,
+            }, trainingHooks(ctx, Math.max(1, Math.min(p.logEvery, 10)))))
+          ctx.log(`trained ${countParams(model)} parameters on ${d.count} images in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+          const scalars: Record<string, number> = { params: countParams(model), train_count: d.count }
+          const tables: Record<string, Metrics["tables"][string]> = { curve }
+          if (t !== undefined) {
+            const { predictions } = yield* ml("evaluating the judge", () => classify(model, toUnitFloat(t.images), t.count, p.batchSizeEval))
+            scalars.test_accuracy = accuracy(predictions, t.labels)
+            scalars.test_count = t.count
+            const per = perClassAccuracy(predictions, t.labels, numClasses)
+            tables.test_per_class = { columns: ["class", "accuracy"], rows: Array.from(per, (a, k) => [k, a]) }
+            ctx.log(`test accuracy ${(100 * scalars.test_accuracy).toFixed(2)}% on ${t.count} images`)
+          }
+          return { classifier: modelToWeights(model), metrics: { scalars, tables } }
+        }))
     }),
 })

@@ -4,17 +4,18 @@
 // curve; test recon loss, KL, MSE, PSNR) and a PNG grid of held-out originals beside reconstructions.
 import { Type } from "@sinclair/typebox"
 import { Effect } from "effect"
-import { defineNode, NodeError, optional } from "../src/node.ts"
+import { defineNode, optional } from "../src/node.ts"
 import { DatasetType, FileType, MetricsType, WeightsType } from "../src/artifacts/index.ts"
 import type { Dataset } from "../src/artifacts/types.ts"
 import { composeGrid, defaultGridOptions } from "../src/ml/image/grid.ts"
 import { encodePng } from "../src/ml/image/png.ts"
-import { countParams, disposeModel, modelToWeights } from "../src/ml/nn/index.ts"
-import type { VaeConfig } from "../src/ml/nn/vae.ts"
+import { countParams, modelToWeights } from "../src/ml/nn/model.ts"
+import { createVae, type VaeConfig } from "../src/ml/nn/vae.ts"
 import { Rng } from "../src/ml/random.ts"
-import { gatherRows } from "../src/ml/data/subset.ts"
-import { holdoutSplit, outcomeProblem, toUnitFloat, trainHooks } from "../src/ml/training/minibatch.ts"
+import { toUnitFloat } from "../src/ml/data/pixels.ts"
+import { gatherRows, holdoutSplit } from "../src/ml/data/subset.ts"
 import { evaluateVae, trainVae } from "../src/ml/training/vae.ts"
+import { ml, mlAsync, reject, trainingHooks, withModel } from "./_ml.ts"
 
 const Params = Type.Object({
   latentDim: Type.Integer({ minimum: 1, maximum: 1024, default: 16, description: "Latent dimension D." }),
@@ -61,13 +62,13 @@ export default defineNode({
   run: (inputs, p, ctx) =>
     Effect.gen(function* () {
       const d = inputs.dataset
-      if (d.height !== d.width) return yield* Effect.fail(new NodeError(`train-vae needs square images, got ${d.height}x${d.width}`))
+      if (d.height !== d.width) return yield* reject(`train-vae needs square images, got ${d.height}x${d.width}`)
       const config: VaeConfig = { imageSize: d.height, inChannels: d.channels, channels: p.channels, latentDim: p.latentDim, groups: p.groups }
       const levels = p.channels.length - 1
       if (d.height % (1 << levels) !== 0)
-        return yield* Effect.fail(new NodeError(`${p.channels.length} levels halve ${d.height}x${d.height} ${levels} times: not divisible by ${1 << levels}`))
+        return yield* reject(`${p.channels.length} levels halve ${d.height}x${d.height} ${levels} times: not divisible by ${1 << levels}`)
       const bad = p.channels.find((c) => c % p.groups !== 0)
-      if (bad !== undefined) return yield* Effect.fail(new NodeError(`channel width ${bad} is not a multiple of groups ${p.groups}`))
+      if (bad !== undefined) return yield* reject(`channel width ${bad} is not a multiple of groups ${p.groups}`)
 
       // The data: all of `dataset` plus `test`, or a seeded held-out split of `dataset`.
       let train: { pixels: Float32Array; count: number }
@@ -75,49 +76,40 @@ export default defineNode({
       if (inputs.test !== undefined) {
         const t = inputs.test
         if (t.height !== d.height || t.width !== d.width || t.channels !== d.channels)
-          return yield* Effect.fail(new NodeError(`test images are ${t.height}x${t.width}x${t.channels}, dataset images ${d.height}x${d.width}x${d.channels}`))
+          return yield* reject(`test images are ${t.height}x${t.width}x${t.channels}, dataset images ${d.height}x${d.width}x${d.channels}`)
         const n = Math.min(p.testCount, t.count)
         train = { pixels: unitPixels(d), count: d.count }
         test = { pixels: unitPixels(t, Int32Array.from({ length: n }, (_, i) => i)), count: n }
       } else {
-        if (d.count < 2) return yield* Effect.fail(new NodeError(`train-vae needs at least 2 images to hold one out, got ${d.count}`))
+        if (d.count < 2) return yield* reject(`train-vae needs at least 2 images to hold one out, got ${d.count}`)
         const split = holdoutSplit(d.count, p.testCount, new Rng(p.seed).fork("holdout"))
         train = { pixels: unitPixels(d, split.train), count: split.train.length }
         test = { pixels: unitPixels(d, split.test), count: split.test.length }
       }
 
       const started = performance.now()
-      const result = yield* Effect.tryPromise({
-        try: () =>
-          trainVae(train.pixels, train.count, { config, epochs: p.epochs, batchSize: p.batchSize, lr: p.lr, beta: p.beta, recon: p.loss, seed: p.seed, logEvery: p.logEvery }, trainHooks(ctx)),
-        catch: (e) => new NodeError(`train-vae: ${e instanceof Error ? e.message : String(e)}`, { cause: e }),
-      })
-      const model = result.model
-      const problem = outcomeProblem(result.outcome, "lower lr or beta")
-      if (problem !== undefined) {
-        disposeModel(model)
-        return yield* Effect.fail(new NodeError(problem))
-      }
-      ctx.log(`trained ${countParams(model)} parameters on ${train.count} images in ${((performance.now() - started) / 1000).toFixed(1)} s`)
-
-      const ev = evaluateVae(model, test.pixels, test.count, p.loss, p.batchSize)
-      const params = countParams(model)
-      const vae = modelToWeights(model)
-      disposeModel(model)
+      const { vae, params, curve, ev } = yield* withModel("building the VAE", () => createVae(config, p.seed), (model) =>
+        Effect.gen(function* () {
+          const curve = yield* mlAsync("train-vae", () =>
+            trainVae(model, train.pixels, train.count, { epochs: p.epochs, batchSize: p.batchSize, lr: p.lr, beta: p.beta, recon: p.loss, seed: p.seed, logEvery: p.logEvery }, trainingHooks(ctx, Math.max(1, Math.min(p.logEvery, 10)))))
+          ctx.log(`trained ${countParams(model)} parameters on ${train.count} images in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+          const ev = yield* ml("evaluating the VAE", () => evaluateVae(model, test.pixels, test.count, p.loss, p.batchSize))
+          return { vae: modelToWeights(model), params: countParams(model), curve, ev }
+        }))
       const shown = Math.min(p.gridItems, test.count)
       const cols = Math.min(8, shown)
       const grid = composeGrid(
         Array.from({ length: shown }, (_, i) => ({ images: [toRaster(test.pixels, i, d.height), toRaster(ev.reconstructions, i, d.height)] })),
         { ...defaultGridOptions, rows: Math.ceil(shown / cols), cols },
       )
-      const last = result.curve.rows[result.curve.rows.length - 1]
+      const last = curve.rows[curve.rows.length - 1]
       const metrics = {
         scalars: {
           test_recon: ev.recon, test_kl: ev.kl, test_loss: ev.recon + p.beta * ev.kl, test_mse: ev.mse, test_psnr: ev.psnr,
           test_count: test.count, train_count: train.count, params,
           ...(last === undefined ? {} : { train_loss: Number(last[2]), train_recon: Number(last[3]), train_kl: Number(last[4]) }),
         },
-        tables: { curve: result.curve },
+        tables: { curve },
       }
       return { vae, metrics, recon: { name: "recon.png", mediaType: "image/png", bytes: encodePng(grid) } }
     }),

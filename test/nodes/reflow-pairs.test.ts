@@ -7,8 +7,8 @@ import type { Dataset, Latents } from "../../src/artifacts/types.ts"
 import { selectBackend } from "../../src/ml/backend/index.ts"
 import { Rng } from "../../src/ml/random.ts"
 import { readReflowPairs } from "../../src/ml/reflow.ts"
-import { startNoise } from "../../src/ml/sampling.ts"
-import { readDiffusionMeta } from "../../src/ml/training/diffusion.ts"
+import { startNoise } from "../../src/ml/sampling/generate.ts"
+import { readDiffusionMeta } from "../../src/ml/diffusion-meta.ts"
 import { failNode, runNode } from "./data-node-helpers.ts"
 
 await selectBackend()

@@ -5,7 +5,7 @@ import score from "../../nodes/score.ts"
 import { datasetToImageBatch } from "../../src/artifacts/index.ts"
 import type { Dataset, ImageBatch } from "../../src/artifacts/types.ts"
 import { createClassifier } from "../../src/ml/nn/classifier.ts"
-import { disposeModel, modelToWeights } from "../../src/ml/nn/index.ts"
+import { disposeModel, modelToWeights } from "../../src/ml/nn/model.ts"
 import { Rng } from "../../src/ml/random.ts"
 import { failNode, runNode } from "./data-node-helpers.ts"
 

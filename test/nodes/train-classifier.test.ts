@@ -2,7 +2,7 @@ import t from "tap"
 import * as tf from "@tensorflow/tfjs"
 import trainClassifier from "../../nodes/train-classifier.ts"
 import { classifierFromWeights } from "../../src/ml/nn/classifier.ts"
-import { disposeModel } from "../../src/ml/nn/index.ts"
+import { disposeModel } from "../../src/ml/nn/model.ts"
 import { failNode, runNode } from "./data-node-helpers.ts"
 import { squares } from "./vae-node-helpers.ts"
 
@@ -23,7 +23,7 @@ t.test("train-classifier on synthetic 8x8 squares: learns, reports test accuracy
   t.same(a.metrics, b.metrics, "same seed, same metrics")
   t.ok(a.classifier.variables.every((v, i) => v.values.every((x, j) => Object.is(x, b.classifier.variables[i]!.values[j]))), "and same weights")
   const curve = a.metrics.tables.curve!
-  t.same(curve.columns, ["step", "epoch", "loss", "accuracy"])
+  t.same(curve.columns, ["step", "epoch", "loss", "accuracy", "ema_loss"])
   t.equal(curve.rows.length, 10, "4 steps per epoch x 10 epochs, a row every 4 steps")
   t.ok(Number(curve.rows[9]![2]) < Number(curve.rows[0]![2]) - 1, `loss falls: ${curve.rows.map((r) => Number(r[2]).toFixed(2)).join(" ")}`)
   const s = a.metrics.scalars

@@ -5,7 +5,7 @@ import { WeightsType } from "../../src/artifacts/index.ts"
 import type { Dataset, Latents } from "../../src/artifacts/types.ts"
 import { selectBackend } from "../../src/ml/backend/index.ts"
 import { Rng } from "../../src/ml/random.ts"
-import { readDiffusionMeta } from "../../src/ml/training/diffusion.ts"
+import { readDiffusionMeta } from "../../src/ml/diffusion-meta.ts"
 import type { NodeContext, ProgressEvent } from "../../src/node.ts"
 import { failNode, runNode, withDefaults } from "./data-node-helpers.ts"
 
@@ -27,7 +27,7 @@ t.test("pixel ddpm: EMA weights of a U-Net with the diffusion metadata, and a lo
   t.equal(model.architecture, "unet")
   t.match(model.config, { baseChannels: 8, channelMults: [1, 2], imageSize: 8, inChannels: 1, timeEmbedDim: 16 })
   t.same(readDiffusionMeta(model), { objective: "ddpm", space: "pixel", itemShape: [8, 8, 1], schedule: { kind: "cosine", T: 50, s: 0.008, maxBeta: 0.999 } })
-  t.same(history.tables.loss?.columns, ["step", "loss", "ema_loss"])
+  t.same(history.tables.loss?.columns, ["step", "epoch", "loss", "ema_loss"])
   t.same(history.tables.loss?.rows.map((r) => r[0]), [1, 2, 3])
   t.match(history.scalars, { steps: 3, epochs: 1.5, batch_size: 4 })
   t.ok(Number.isFinite(history.scalars.final_loss) && history.scalars.seconds! >= 0)

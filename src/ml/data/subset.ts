@@ -34,12 +34,25 @@ export const balancedIndices = (
   return { indices: Int32Array.from(keep.sort((a, b) => a - b)) }
 }
 
-/** Rows `indices` of a flat array of `rowSize`-element rows. */
-export const gatherRows = (data: Uint8Array, rowSize: number, indices: ArrayLike<number>): Uint8Array => {
-  const out = new Uint8Array(indices.length * rowSize)
+/** The typed arrays rows are gathered from (images, latents, labels). */
+export type RowArray = Uint8Array | Float32Array | Int32Array
+
+/** Rows `indices` of a flat row-major array of `rowSize`-element rows, as a new array of the same type. */
+export const gatherRows = <A extends RowArray>(data: A, rowSize: number, indices: ArrayLike<number>): A => {
+  const out = new (data.constructor as new (length: number) => A)(indices.length * rowSize)
   for (let k = 0; k < indices.length; k++) {
     const i = indices[k]!
     out.set(data.subarray(i * rowSize, (i + 1) * rowSize), k * rowSize)
   }
   return out
+}
+
+/**
+ * A deterministic held-out split: the last `holdout` examples of a seeded permutation are held out,
+ * the rest train. Returns index arrays (sorted, so file order is kept inside each part).
+ */
+export const holdoutSplit = (count: number, holdout: number, rng: Rng): { readonly train: Int32Array; readonly test: Int32Array } => {
+  const h = Math.max(0, Math.min(holdout, count - 1))
+  const perm = rng.permutation(count)
+  return { train: perm.slice(0, count - h).sort(), test: perm.slice(count - h).sort() }
 }

@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs"
 import { Rng } from "../random.ts"
 import type { Weights } from "../../artifacts/types.ts"
 import { type Conv2dParams, type LinearParams, conv2d, conv2dParams, linear, linearParams } from "./layers.ts"
-import { type Model, configRecord, intField, loadWeights, registerArchitecture } from "./model.ts"
+import { type Model, configRecord, intField, type Architecture, fromWeights } from "./model.ts"
 import { upsampleNearest2x } from "./ops.ts"
 import { ParamBuilder } from "./params.ts"
 
@@ -120,12 +120,7 @@ export const decodeClassifierConfig = (json: unknown): ClassifierConfig => {
   })
 }
 
-/** Rebuilds a classifier from its Weights artifact (typed, unlike modelFromWeights). */
-export const classifierFromWeights = (w: Weights): ClassifierModel => {
-  if (w.architecture !== "lenet") throw new Error(`classifierFromWeights: weights are of architecture "${w.architecture}", not "lenet"`)
-  const model = createClassifier(decodeClassifierConfig(w.config), 0)
-  loadWeights(model, w)
-  return model
-}
+export const classifierArchitecture: Architecture<ClassifierConfig, ClassifierModel> = { name: "lenet", decodeConfig: decodeClassifierConfig, build: createClassifier }
 
-registerArchitecture<ClassifierConfig>("lenet", { decodeConfig: decodeClassifierConfig, build: createClassifier })
+/** Rebuilds a ClassifierModel from its Weights artifact. */
+export const classifierFromWeights = (w: Weights): ClassifierModel => fromWeights(classifierArchitecture, w)

@@ -177,4 +177,37 @@ export const attention = (p: AttentionParams, x: tf.Tensor4D): tf.Tensor4D =>
     return x.add(linear(p.proj, o).reshape([b, h, w, c]))
   })
 
+// ---- Cross-attention ---------------------------------------------------------------------------
+export interface CrossAttentionParams {
+  readonly norm: GroupNormParams
+  readonly q: LinearParams // [C, C]
+  readonly k: LinearParams // [D, C]
+  readonly v: LinearParams // [D, C]
+  readonly proj: LinearParams // [C, C]
+}
+export const crossAttentionParams = (pb: ParamBuilder, name: string, channels: number, contextDim: number, groups: number): CrossAttentionParams => ({
+  norm: groupNormParams(pb, `${name}.norm`, channels, groups),
+  q: linearParams(pb, `${name}.q`, channels, channels),
+  k: linearParams(pb, `${name}.k`, contextDim, channels),
+  v: linearParams(pb, `${name}.v`, contextDim, channels),
+  proj: linearParams(pb, `${name}.proj`, channels, channels),
+})
+/**
+ * Single-head cross-attention with residual, as the attention layer of Stable Diffusion's transformer
+ * blocks (Rombach et al. arXiv:2112.10752, sec. 3.3): queries from the image features x [B, H, W, C],
+ * keys and values from context tokens [B, N, D]: x + proj(softmax(q k^T / sqrt(C)) v).
+ */
+export const crossAttention = (p: CrossAttentionParams, x: tf.Tensor4D, context: tf.Tensor3D): tf.Tensor4D =>
+  tf.tidy(() => {
+    const [b, h, w, c] = x.shape
+    const [, n, d] = context.shape
+    const q = linear(p.q, groupNormLayer(p.norm, x).reshape([b * h * w, c]) as tf.Tensor2D).reshape([b, h * w, c]) as tf.Tensor3D
+    const flat = context.reshape([b * n, d]) as tf.Tensor2D
+    const k = linear(p.k, flat).reshape([b, n, c]) as tf.Tensor3D
+    const v = linear(p.v, flat).reshape([b, n, c]) as tf.Tensor3D
+    const att = tf.softmax(tf.matMul(q, k, false, true).mul(1 / Math.sqrt(c)), -1)
+    const o = tf.matMul(att, v).reshape([b * h * w, c]) as tf.Tensor2D
+    return x.add(linear(p.proj, o).reshape([b, h, w, c]))
+  })
+
 export { silu }

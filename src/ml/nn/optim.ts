@@ -156,8 +156,16 @@ export const trainStep = <M extends Model>(
 }
 
 /**
- * Exponential moving average of weights: shadow <- decay * shadow + (1 - decay) * w after each step.
- * `copyTo` writes the averages into a model; `swap` exchanges model and shadow values (call twice to undo).
+ * EMA decay at a 1-based step: min(decay, (1 + step) / (10 + step)), the warm-up of TF's
+ * ExponentialMovingAverage(num_updates) and diffusers' EMAModel. Without it a short run's EMA would
+ * still be mostly the random init (0.999^1000 ≈ 0.37 of it after 1000 steps).
+ */
+export const emaDecayAt = (step: number, decay: number): number => Math.min(decay, (1 + step) / (10 + step))
+
+/**
+ * Exponential moving average of weights: shadow <- d * shadow + (1 - d) * w after each step, with
+ * d = emaDecayAt(step, decay) when the step is given (else `decay`). Built over the trainable set, it
+ * leaves a frozen base alone. `copyTo` writes the averages into a model's variables of the same names.
  */
 export class Ema {
   private readonly shadow = new Map<string, tf.Variable>()
@@ -165,12 +173,12 @@ export class Ema {
     for (const [name, v] of variables) this.shadow.set(name, variableFrom(v.clone(), false))
   }
 
-  update(variables: Variables): void {
+  update(variables: Variables, step?: number): void {
+    const d = step === undefined ? this.decay : emaDecayAt(step, this.decay)
     tf.tidy(() => {
       for (const [name, v] of variables) {
         const s = this.shadow.get(name)
-        if (s === undefined) continue
-        s.assign(s.mul(this.decay).add(v.mul(1 - this.decay)))
+        if (s !== undefined) s.assign(s.mul(d).add(v.mul(1 - d)))
       }
     })
   }
@@ -182,17 +190,6 @@ export class Ema {
         if (s !== undefined) v.assign(s)
       }
     })
-  }
-
-  swap(model: Model): void {
-    for (const [name, v] of model.variables) {
-      const s = this.shadow.get(name)
-      if (s === undefined) continue
-      const tmp = v.clone()
-      v.assign(s)
-      s.assign(tmp)
-      tmp.dispose()
-    }
   }
 
   /** The averaged values (for saving them as Weights). */

@@ -20,7 +20,7 @@
 import * as tf from "@tensorflow/tfjs"
 import { Rng } from "../random.ts"
 import { type Conv2dParams, type GroupNormParams, type LinearParams, conv2d, conv2dParams, groupNormLayer, groupNormParams, linear, linearParams } from "./layers.ts"
-import { type Model, configRecord, intArrayField, intField, loadWeights, registerArchitecture } from "./model.ts"
+import { type Model, configRecord, intArrayField, intField, type Architecture, fromWeights } from "./model.ts"
 import { upsampleNearest2x } from "./ops.ts"
 import { ParamBuilder } from "./params.ts"
 import type { Weights } from "../../artifacts/types.ts"
@@ -191,12 +191,7 @@ export const decodeVaeConfig = (json: unknown): VaeConfig => {
   })
 }
 
-/** Rebuilds a VAE from its Weights artifact (typed, unlike modelFromWeights). */
-export const vaeFromWeights = (w: Weights): VaeModel => {
-  if (w.architecture !== "vae") throw new Error(`vaeFromWeights: weights are of architecture "${w.architecture}", not "vae"`)
-  const model = createVae(decodeVaeConfig(w.config), 0)
-  loadWeights(model, w)
-  return model
-}
+export const vaeArchitecture: Architecture<VaeConfig, VaeModel> = { name: "vae", decodeConfig: decodeVaeConfig, build: createVae }
 
-registerArchitecture<VaeConfig>("vae", { decodeConfig: decodeVaeConfig, build: createVae })
+/** Rebuilds a VaeModel from its Weights artifact. */
+export const vaeFromWeights = (w: Weights): VaeModel => fromWeights(vaeArchitecture, w)

@@ -3,16 +3,15 @@
 // zero fill). Images are float32 [N, S, S, C] in [0, 1], labels uint8 [N].
 import * as tf from "@tensorflow/tfjs"
 import type { MetricsTable } from "../../artifacts/types.ts"
-import { type ClassifierConfig, type ClassifierModel, createClassifier, crossEntropy } from "../nn/classifier.ts"
-import { Adam, trainStep } from "../nn/optim.ts"
+import { gatherRows } from "../data/subset.ts"
+import { type ClassifierModel, crossEntropy } from "../nn/classifier.ts"
 import { argmaxRows } from "../metrics/classes.ts"
 import { Rng } from "../random.ts"
-import { type LoopHooks, type LoopOutcome, gatherFloatRows, runMinibatches } from "./minibatch.ts"
+import { batchesPerEpoch, type TrainLoopHooks, trainLoop } from "./loop.ts"
 
 export type Augment = "none" | "shift"
 
 export interface ClassifierTrainOptions {
-  readonly config: ClassifierConfig
   readonly epochs: number
   readonly batchSize: number
   readonly lr: number
@@ -22,13 +21,6 @@ export interface ClassifierTrainOptions {
   readonly maxShift: number
   /** A loss-curve row (window means) every this many steps. */
   readonly logEvery: number
-}
-
-export interface ClassifierTrainResult {
-  readonly model: ClassifierModel
-  readonly outcome: LoopOutcome
-  /** Columns step, epoch, loss, accuracy (on the training batches, augmented). */
-  readonly curve: MetricsTable
 }
 
 /**
@@ -54,50 +46,43 @@ export const shiftImages = (batch: Float32Array, count: number, size: number, ch
 const randomShifts = (count: number, maxShift: number, rng: Rng): Int32Array =>
   Int32Array.from({ length: 2 * count }, () => rng.int(2 * maxShift + 1) - maxShift)
 
-/** Trains a fresh classifier. The caller disposes the model. */
+/**
+ * Trains `model` (a fresh createClassifier(config, seed)) with the one training loop. Returns the curve:
+ * columns step, epoch, loss, accuracy (on the augmented training batches), ema_loss (window means).
+ */
 export const trainClassifier = async (
-  images: Float32Array, labels: Uint8Array, count: number, o: ClassifierTrainOptions, hooks: LoopHooks,
-): Promise<ClassifierTrainResult> => {
+  model: ClassifierModel, images: Float32Array, labels: Uint8Array, count: number, o: ClassifierTrainOptions, hooks: TrainLoopHooks = {},
+): Promise<MetricsTable> => {
   const rng = new Rng(o.seed)
-  const model = createClassifier(o.config, o.seed)
-  const s = o.config.imageSize
-  const ch = o.config.inChannels
+  const { imageSize: s, inChannels: ch, numClasses } = model.config
   const rowSize = s * s * ch
   if (images.length !== count * rowSize || labels.length !== count)
     throw new RangeError(`trainClassifier: ${images.length} pixels / ${labels.length} labels for ${count} images of ${s}x${s}x${ch}`)
-  const optimizer = new Adam({ lr: o.lr })
   const augmentRng = rng.fork("augment")
-  const rows: (readonly number[])[] = []
-  const window = { n: 0, loss: 0, acc: 0 }
-  const outcome = await runMinibatches(
-    { count, epochs: o.epochs, batchSize: o.batchSize, rng: rng.fork("shuffle"), progressEvery: Math.max(1, Math.min(o.logEvery, 10)) },
-    (indices, info) => {
+  const steps = o.epochs * batchesPerEpoch(count, o.batchSize, "keep-last")
+  const result = await trainLoop(
+    model,
+    { count, batchSize: o.batchSize, steps, batching: "keep-last", rng: rng.fork("shuffle"), lr: o.lr, logEvery: o.logEvery },
+    (indices) => {
       const n = indices.length
-      let pixels = gatherFloatRows(images, rowSize, indices)
+      let pixels = gatherRows(images, rowSize, indices)
       if (o.augment === "shift" && o.maxShift > 0) pixels = shiftImages(pixels, n, s, ch, randomShifts(n, o.maxShift, augmentRng))
       const y = Int32Array.from(indices, (i) => labels[i]!)
       const x = tf.tensor4d(pixels, [n, s, s, ch])
-      const acc = { value: NaN }
-      const { loss } = trainStep(model, () => {
-        const logits = model.logits(x)
-        const pred = argmaxRows(logits.dataSync(), n, o.config.numClasses)
-        acc.value = pred.reduce((a, p, i) => a + (p === y[i] ? 1 : 0), 0) / n
-        return crossEntropy(logits, y)
-      }, optimizer)
-      x.dispose()
-      window.n++
-      window.loss += loss
-      window.acc += acc.value
-      if (info.step % o.logEvery === 0 || info.step === info.total) {
-        rows.push([info.step, info.epoch, window.loss / window.n, window.acc / window.n])
-        Object.assign(window, { n: 0, loss: 0, acc: 0 })
+      const acc = { accuracy: NaN }
+      return {
+        loss: () => {
+          const logits = model.logits(x)
+          const pred = argmaxRows(logits.dataSync(), n, numClasses)
+          acc.accuracy = pred.reduce((a, p, i) => a + (p === y[i] ? 1 : 0), 0) / n
+          return crossEntropy(logits, y)
+        },
+        metrics: () => acc,
       }
-      return { loss, accuracy: acc.value }
     },
     hooks,
   )
-  optimizer.dispose()
-  return { model, outcome, curve: { columns: ["step", "epoch", "loss", "accuracy"], rows } }
+  return result.curve
 }
 
 export interface ClassifierOutputs {

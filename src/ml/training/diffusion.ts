@@ -4,41 +4,30 @@
 //   rectified-flow  velocity regression, L = E ||(x1 - x0) - v_θ(x_t, t)||², x_t = t·x1 + (1 - t)·x0,
 //                   x0 ~ N(0, I) noise, x1 data (Liu et al. 2022, arXiv:2209.03003, eq. 1; pipe's
 //                   convention, see src/ml/diffusion.ts), t ~ uniform or logit-normal
-// Around the loss: Adam with linear warm-up, clip-by-global-norm, an EMA of the weights (the EMA is what
-// is saved and sampled from) and a non-finite-loss check after every step.
+// Around the loss: the one training loop (src/ml/training/loop.ts): Adam with linear warm-up and an
+// optional cosine decay, clip-by-global-norm, an EMA of the trainable weights (what is saved and
+// sampled from), a non-finite-loss stop. Conditioning rides along per item: class labels (replaced by
+// the null class with probability pUncond: classifier-free guidance training, Ho & Salimans
+// arXiv:2207.12598, Algorithm 1) and a control image (zeroed with probability pDropControl, as
+// ControlNet drops its condition, Zhang et al. arXiv:2302.05543, sec. 3.4).
 // Shapes: a training set is `count` items of `itemShape` ([28, 28, 1] NHWC images in [-1, 1], or [D]
 // standardised latents); batches are [B, ...itemShape].
-// The loop is deterministic for a seed on a given backend: data order, t, noise and dropout masks each
-// draw from their own fork of one Rng. The clock (for throughput) comes in as a hook.
+// The loop is deterministic for a seed on a given backend: data order, t, noise, dropout masks and the
+// label / control dropout each draw from their own fork of one Rng. The clock comes in as a hook.
 import * as tf from "@tensorflow/tfjs"
-import type { Weights } from "../../artifacts/types.ts"
+import type { MetricsTable, Weights } from "../../artifacts/types.ts"
 import { ddpmTrainingBatch, type RfTimeDistribution, rfTrainingBatch, type TrainingBatch } from "../diffusion.ts"
-import { Adam, Ema, linearWarmup, type Model, modelToWeights, trainStep } from "../nn/index.ts"
+import { invalidInput } from "../errors.ts"
+import type { Conditioning } from "../nn/conditioning.ts"
+import { type Model, modelToWeights } from "../nn/model.ts"
+import { linearWarmup } from "../nn/optim.ts"
+import { trainableOf } from "../nn/params.ts"
 import { Rng } from "../random.ts"
-import { makeSchedule, type ScheduleConfig } from "../schedules.ts"
+import { makeSchedule } from "../schedules.ts"
+import type { DiffusionProcess } from "../diffusion-meta.ts"
+import { batchesPerEpoch, effectiveBatch, type StepInfo, trainLoop } from "./loop.ts"
 
-export type Objective = "ddpm" | "rectified-flow"
-export type Space = "pixel" | "latent"
-
-/** What the network is trained to predict, and from which forward process. */
-export type DiffusionProcess =
-  | { readonly objective: "ddpm"; readonly schedule: ScheduleConfig }
-  | { readonly objective: "rectified-flow"; readonly tSampling: RfTimeDistribution }
-
-/**
- * Everything a sampler needs to know about a trained model besides its architecture; stored in the
- * Weights config under `diffusion` (architecture decoders ignore unknown keys).
- * `latent` carries the training latents' per-dimension mean/std so samples can be un-standardised.
- */
-export interface DiffusionMeta {
-  readonly objective: Objective
-  readonly space: Space
-  /** Shape of one item: [H, W, C] for pixels, [D] for latents. */
-  readonly itemShape: readonly number[]
-  /** The noise schedule (ddpm only). */
-  readonly schedule?: ScheduleConfig
-  readonly latent?: { readonly mean: readonly number[]; readonly std: readonly number[] }
-}
+export { batchesPerEpoch, effectiveBatch }
 
 export interface TrainOptions {
   readonly process: DiffusionProcess
@@ -55,9 +44,13 @@ export interface TrainOptions {
   /** Target EMA decay; early steps use less (see emaDecayAt). */
   readonly emaDecay: number
   readonly seed: number
+  /** Class labels: the null id and the probability of replacing a label by it (classifier-free guidance). */
+  readonly labels?: { readonly nullLabel: number; readonly pUncond: number }
+  /** Control images: the probability of replacing one by zeros. */
+  readonly control?: { readonly pDrop: number }
 }
 
-/** A training set: `count` items of `itemShape`; `rows` gathers items by index into one flat array. */
+/** A training set: `count` items of `itemShape`; the gathers take item indices. */
 export interface TrainingSet {
   readonly count: number
   readonly itemShape: readonly number[]
@@ -67,6 +60,10 @@ export interface TrainingSet {
    * Rectified flow then trains on these fixed (x0, x1) couplings instead of fresh independent noise.
    */
   readonly noise?: (indices: ArrayLike<number>) => Float32Array
+  /** Class ids of the items (0..numClasses-1). */
+  readonly labels?: (indices: ArrayLike<number>) => Int32Array
+  /** Per-item conditioning images (ControlNet), items of `itemShape`. */
+  readonly control?: { readonly itemShape: readonly number[]; readonly rows: (indices: ArrayLike<number>) => Float32Array }
 }
 
 export interface StepReport {
@@ -76,52 +73,30 @@ export interface StepReport {
   readonly loss: number
   /** Exponentially smoothed, bias-corrected loss (the curve to read; the raw loss is noisy per batch). */
   readonly smoothLoss: number
-  readonly lr: number
 }
 
 export interface TrainHooks {
   readonly onStep?: (r: StepReport) => void
-  /** Checked before every step; true stops the loop (nothing is returned for caching). */
+  /** Checked before every step; true stops the loop with MlError "interrupted". */
   readonly interrupted?: () => boolean
   /** Seconds on some monotonic clock; only used for the throughput numbers. */
   readonly now?: () => number
 }
 
-export interface TrainHistory {
-  /** [step, loss, smoothed loss] rows, every `every` steps and at the last step. */
-  readonly rows: readonly (readonly [number, number, number])[]
-  readonly every: number
+export interface TrainResult {
+  /** The EMA of the trainable weights with the model's config. */
+  readonly weights: Weights
+  /** step, epoch, loss (window means), ema_loss (smoothed) */
+  readonly curve: MetricsTable
+  readonly finalLoss: number
+  readonly finalSmoothLoss: number
+  readonly steps: number
+  readonly seconds: number
+  readonly imagesPerSec: number
 }
 
-export type TrainOutcome =
-  | {
-      readonly ok: true
-      /** The EMA weights with the model's config. */
-      readonly weights: Weights
-      readonly history: TrainHistory
-      readonly finalLoss: number
-      readonly finalSmoothLoss: number
-      readonly steps: number
-      readonly seconds: number
-      readonly imagesPerSec: number
-    }
-  | { readonly ok: false; readonly reason: "non-finite"; readonly step: number; readonly loss: number }
-  | { readonly ok: false; readonly reason: "interrupted"; readonly step: number }
-
-/** Smoothing factor of the reported loss curve (as TensorBoard's 0.98 smoothing, debiased). */
-const SMOOTH = 0.98
 /** The stored loss curve keeps about this many rows whatever the run length. */
 const HISTORY_ROWS = 500
-
-/**
- * EMA decay at a 1-based step: min(decay, (1 + step) / (10 + step)), the warm-up of TF's
- * ExponentialMovingAverage(num_updates) and diffusers' EMAModel. Without it a short run's EMA would
- * still be mostly the random init (0.999^1000 ≈ 0.37 of it after 1000 steps).
- */
-export const emaDecayAt = (step: number, decay: number): number => Math.min(decay, (1 + step) / (10 + step))
-
-/** Batch size actually used: a set smaller than batchSize is one batch. */
-export const effectiveBatch = (count: number, batchSize: number): number => Math.max(1, Math.min(batchSize, count))
 
 export type LrDecay = "constant" | "cosine"
 
@@ -141,21 +116,6 @@ export const learningRateSchedule = (o: Pick<TrainOptions, "lr" | "warmupSteps" 
   return o.warmupSteps > 0 ? linearWarmup(o.lr, o.warmupSteps, decayed) : decayed
 }
 
-/** Whole batches per epoch (the ragged tail of each shuffled epoch is dropped, as drop_last=True). */
-export const batchesPerEpoch = (count: number, batchSize: number): number =>
-  Math.max(1, Math.floor(count / effectiveBatch(count, batchSize)))
-
-/** shadow <- d·shadow + (1 - d)·w for every variable, with this step's d. */
-const emaUpdate = (ema: Ema, model: Model, decay: number): void => {
-  const shadow = ema.variables()
-  tf.tidy(() => {
-    for (const [name, v] of model.variables) {
-      const s = shadow.get(name)
-      if (s !== undefined) s.assign(s.mul(decay).add(v.mul(1 - decay)))
-    }
-  })
-}
-
 type BatchMaker = (data: tf.Tensor, pairedNoise: tf.Tensor | undefined) => TrainingBatch<Int32Array | Float32Array>
 
 /** (x_t, target, t) for a data batch: t then noise drawn from `rng` (see src/ml/diffusion.ts). */
@@ -165,116 +125,77 @@ const batchMaker = (p: DiffusionProcess, rng: Rng): BatchMaker => {
   return (x0) => ddpmTrainingBatch(schedule, x0, rng)
 }
 
-/** Mean squared error of the network output against the batch target: the loss of both objectives. */
-const mseLoss = (model: Model, batch: TrainingBatch<Int32Array | Float32Array>, tIn: tf.Tensor1D, dropoutRng: Rng): tf.Scalar =>
-  tf.tidy(() => model.apply(batch.xt, tIn, { training: true, rng: dropoutRng }).sub(batch.target).square().mean() as tf.Scalar)
+/** Each entry replaced by `value` with probability p (one uniform per entry from rng). */
+export const dropEntries = (ids: Int32Array, p: number, value: number, rng: Rng): Int32Array => {
+  if (p <= 0) return ids
+  const u = rng.uniforms(ids.length)
+  return ids.map((id, i) => (u[i]! < p ? value : id))
+}
+
+/** Per-item keep mask [B, 1, 1, 1] (1 keeps the control image, 0 drops it) with drop probability p. */
+const keepMask = (batch: number, rank: number, p: number, rng: Rng): tf.Tensor => {
+  const u = rng.uniforms(batch)
+  return tf.tensor(Float32Array.from(u, (x) => (x < p ? 0 : 1)), [batch, ...new Array<number>(rank - 1).fill(1)])
+}
 
 /**
- * Trains `model` in place for `o.steps` steps and returns its EMA weights. The model ends holding the
- * EMA weights; the caller disposes it. Leaves no other tensors behind.
+ * Trains `model`'s trainable variables for `o.steps` steps and returns their EMA as Weights (a frozen
+ * base is neither trained nor saved). The model ends holding the EMA weights; the caller disposes it.
+ * Throws MlError "interrupted" / "non-finite" / "invalid-input".
  */
-export const trainDiffusion = (model: Model, set: TrainingSet, o: TrainOptions, hooks: TrainHooks = {}): TrainOutcome => {
-  if (set.count < 1) throw new RangeError("trainDiffusion: empty training set")
-  if (set.noise !== undefined && o.process.objective !== "rectified-flow") throw new RangeError("trainDiffusion: paired noise (reflow) needs objective rectified-flow")
+export const trainDiffusion = async (model: Model, set: TrainingSet, o: TrainOptions, hooks: TrainHooks = {}): Promise<TrainResult> => {
+  if (set.noise !== undefined && o.process.objective !== "rectified-flow") throw invalidInput("paired noise (reflow) needs objective rectified-flow")
+  if (o.labels !== undefined && set.labels === undefined) throw invalidInput("a class-conditional model needs labelled training data")
+  if (o.control !== undefined && set.control === undefined) throw invalidInput("a controlled model needs control images")
   const B = effectiveBatch(set.count, o.batchSize)
-  const perEpoch = batchesPerEpoch(set.count, o.batchSize)
   const rng = new Rng(o.seed)
-  const orderRng = rng.fork("train/order")
   const makeBatch = batchMaker(o.process, rng.fork("train/noise"))
   const dropoutRng = rng.fork("train/dropout")
-  const adam = new Adam({ lr: learningRateSchedule(o) })
-  const ema = new Ema(model.variables, o.emaDecay)
-  const every = Math.max(1, Math.ceil(o.steps / HISTORY_ROWS))
-  const rows: [number, number, number][] = []
+  const uncondRng = rng.fork("train/uncond")
+  const controlRng = rng.fork("train/control-drop")
   const now = hooks.now ?? (() => 0)
   const start = now()
-  let perm: Int32Array = new Int32Array(0)
-  let smooth = 0
-  let loss = Number.NaN
-  let smoothLoss = Number.NaN
-  try {
-    for (let step = 1; step <= o.steps; step++) {
-      if (hooks.interrupted?.() === true) return { ok: false, reason: "interrupted", step }
-      const b = (step - 1) % perEpoch
-      const epoch = Math.floor((step - 1) / perEpoch) + 1
-      if (b === 0) perm = orderRng.permutation(set.count)
-      const idx = perm.subarray(b * B, (b + 1) * B)
-      const data = tf.tensor(set.rows(idx), [B, ...set.itemShape], "float32")
-      const paired = set.noise === undefined ? undefined : tf.tensor(set.noise(idx), [B, ...set.itemShape], "float32")
-      const batch = makeBatch(data, paired)
-      const tIn = tf.tensor1d(batch.modelTime, "float32")
-      const result = trainStep(model, (m) => mseLoss(m, batch, tIn, dropoutRng), adam, o.clipNorm > 0 ? { clipNorm: o.clipNorm } : {})
-      tf.dispose([data, batch.xt, batch.target, tIn, ...(paired === undefined ? [] : [paired])])
-      loss = result.loss
-      if (!Number.isFinite(loss)) return { ok: false, reason: "non-finite", step, loss }
-      emaUpdate(ema, model, emaDecayAt(step, o.emaDecay))
-      smooth = SMOOTH * smooth + (1 - SMOOTH) * loss
-      smoothLoss = smooth / (1 - SMOOTH ** step)
-      if (step % every === 0 || step === o.steps) rows.push([step, loss, smoothLoss])
-      hooks.onStep?.({ step, total: o.steps, epoch, loss, smoothLoss, lr: adam.learningRate(step) })
+  const step = (idx: Int32Array) => {
+    const data = tf.tensor(set.rows(idx), [idx.length, ...set.itemShape], "float32")
+    const paired = set.noise === undefined ? undefined : tf.tensor(set.noise(idx), [idx.length, ...set.itemShape], "float32")
+    const batch = makeBatch(data, paired)
+    const tIn = tf.tensor1d(batch.modelTime, "float32")
+    const cond: Conditioning = {
+      ...(o.labels !== undefined && set.labels !== undefined
+        ? { labels: tf.tensor1d(dropEntries(set.labels(idx), o.labels.pUncond, o.labels.nullLabel, uncondRng), "int32") }
+        : {}),
+      ...(o.control !== undefined && set.control !== undefined
+        ? { control: tf.tensor(set.control.rows(idx), [idx.length, ...set.control.itemShape], "float32").mul(keepMask(idx.length, set.control.itemShape.length + 1, o.control.pDrop, controlRng)) as tf.Tensor4D }
+        : {}),
     }
-    ema.copyTo(model)
-    const seconds = now() - start
     return {
-      ok: true,
-      weights: modelToWeights(model),
-      history: { rows, every },
-      finalLoss: loss,
-      finalSmoothLoss: smoothLoss,
-      steps: o.steps,
-      seconds,
-      imagesPerSec: seconds > 0 ? (o.steps * B) / seconds : 0,
+      loss: () => tf.tidy(() => model.apply(batch.xt, tIn, { training: true, rng: dropoutRng, cond }).sub(batch.target).square().mean() as tf.Scalar),
     }
-  } finally {
-    adam.dispose()
-    ema.dispose()
+  }
+  const result = await trainLoop(
+    model,
+    {
+      count: set.count, batchSize: o.batchSize, steps: o.steps, batching: "drop-last", rng: rng.fork("train/order"),
+      lr: learningRateSchedule(o), clipNorm: o.clipNorm, emaDecay: o.emaDecay, logEvery: Math.max(1, Math.ceil(o.steps / HISTORY_ROWS)),
+    },
+    step,
+    {
+      ...(hooks.interrupted === undefined ? {} : { interrupted: hooks.interrupted }),
+      onStep: (info: StepInfo, m) => hooks.onStep?.({ step: info.step, total: info.total, epoch: info.epoch, loss: m.loss ?? Number.NaN, smoothLoss: m.ema_loss ?? Number.NaN }),
+    },
+  )
+  const ema = result.ema!
+  ema.copyTo(model)
+  ema.dispose()
+  const seconds = now() - start
+  return {
+    weights: modelToWeights(model, trainableOf(model.variables)),
+    curve: result.curve,
+    finalLoss: result.finalLoss,
+    finalSmoothLoss: result.finalSmoothLoss,
+    steps: o.steps,
+    seconds,
+    imagesPerSec: seconds > 0 ? (o.steps * B) / seconds : 0,
   }
 }
 
-// ---- The diffusion metadata inside a Weights artifact --------------------------------------------
-
-/** The weights with `meta` recorded under config.diffusion (JSON: plain numbers and arrays). */
-export const withDiffusionMeta = (w: Weights, meta: DiffusionMeta): Weights => ({
-  ...w,
-  config: { ...w.config, diffusion: JSON.parse(JSON.stringify(meta)) as unknown },
-})
-
-type Obj = Record<string, unknown>
-const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v)
-const isNumArray = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === "number")
-
-const decodeSchedule = (v: unknown): ScheduleConfig | string => {
-  if (!isObj(v) || typeof v.T !== "number") return "schedule must be an object with T"
-  if (v.kind === "linear" && typeof v.betaStart === "number" && typeof v.betaEnd === "number")
-    return { kind: "linear", T: v.T, betaStart: v.betaStart, betaEnd: v.betaEnd }
-  if (v.kind === "cosine" && typeof v.s === "number" && typeof v.maxBeta === "number")
-    return { kind: "cosine", T: v.T, s: v.s, maxBeta: v.maxBeta }
-  return `unknown schedule ${JSON.stringify(v)}`
-}
-
-/** Reads config.diffusion back; a string explains what is missing (e.g. weights of a VAE). */
-export const readDiffusionMeta = (w: Weights): DiffusionMeta | string => {
-  const d = w.config.diffusion
-  if (!isObj(d)) return `weights of architecture "${w.architecture}" carry no diffusion metadata (were they produced by train-diffusion?)`
-  if (d.objective !== "ddpm" && d.objective !== "rectified-flow") return `unknown objective ${JSON.stringify(d.objective)}`
-  if (d.space !== "pixel" && d.space !== "latent") return `unknown space ${JSON.stringify(d.space)}`
-  if (!isNumArray(d.itemShape) || d.itemShape.length === 0) return "itemShape missing"
-  const objective: Objective = d.objective
-  const space: Space = d.space
-  const base = { objective, space, itemShape: d.itemShape }
-  let schedule: ScheduleConfig | undefined
-  if (d.objective === "ddpm") {
-    const s = decodeSchedule(d.schedule)
-    if (typeof s === "string") return s
-    schedule = s
-  }
-  let latent: DiffusionMeta["latent"]
-  if (d.space === "latent") {
-    const l = d.latent
-    const dim = d.itemShape[0]
-    if (!isObj(l) || !isNumArray(l.mean) || !isNumArray(l.std) || l.mean.length !== dim || l.std.length !== dim)
-      return `latent model lacks the latents' mean/std of length ${dim}`
-    latent = { mean: l.mean, std: l.std }
-  }
-  return { ...base, ...(schedule === undefined ? {} : { schedule }), ...(latent === undefined ? {} : { latent }) }
-}

@@ -1,15 +1,14 @@
 // Training and evaluation of the convolutional VAE (src/ml/nn/vae.ts) with Adam. Images are float32
 // [N, S, S, C] in [0, 1], row-major. All randomness from one seed: init, shuffles, reparameterisation.
 import * as tf from "@tensorflow/tfjs"
-import { Adam, trainStep } from "../nn/optim.ts"
-import { type ReconLoss, type VaeConfig, type VaeModel, bceWithLogitsPerImage, createVae, klPerImage, reparameterise, vaeLoss } from "../nn/vae.ts"
+import type { MetricsTable } from "../../artifacts/types.ts"
+import { gatherRows } from "../data/subset.ts"
+import { type ReconLoss, type VaeConfig, type VaeModel, bceWithLogitsPerImage, klPerImage, reparameterise, vaeLoss } from "../nn/vae.ts"
 import { psnrFromMse } from "../metrics/psnr.ts"
 import { Rng } from "../random.ts"
-import { type LoopHooks, type LoopOutcome, gatherFloatRows, runMinibatches } from "./minibatch.ts"
-import type { MetricsTable } from "../../artifacts/types.ts"
+import { batchesPerEpoch, type TrainLoopHooks, trainLoop } from "./loop.ts"
 
 export interface VaeTrainOptions {
-  readonly config: VaeConfig
   readonly epochs: number
   readonly batchSize: number
   readonly lr: number
@@ -20,53 +19,39 @@ export interface VaeTrainOptions {
   readonly logEvery: number
 }
 
-export interface VaeTrainResult {
-  readonly model: VaeModel
-  readonly outcome: LoopOutcome
-  /** Columns step, epoch, loss, recon, kl: means over each logEvery-step window. */
-  readonly curve: MetricsTable
-}
-
 const imageShape = (c: VaeConfig): [number, number, number] => [c.imageSize, c.imageSize, c.inChannels]
 
-/** Trains a fresh VAE on `images` ([count, S, S, C] in [0, 1]). The caller disposes the model. */
-export const trainVae = async (images: Float32Array, count: number, o: VaeTrainOptions, hooks: LoopHooks): Promise<VaeTrainResult> => {
+/**
+ * Trains `model` (a fresh createVae(config, seed)) on `images` ([count, S, S, C] in [0, 1]) with the one
+ * training loop. Returns the loss curve: columns step, epoch, loss, recon, kl, ema_loss (window means).
+ */
+export const trainVae = async (model: VaeModel, images: Float32Array, count: number, o: VaeTrainOptions, hooks: TrainLoopHooks = {}): Promise<MetricsTable> => {
   const rng = new Rng(o.seed)
-  const model = createVae(o.config, o.seed)
-  const [s, , ch] = imageShape(o.config)
+  const [s, , ch] = imageShape(model.config)
   const rowSize = s * s * ch
   if (images.length !== count * rowSize) throw new RangeError(`trainVae: ${images.length} pixels for ${count} images of ${s}x${s}x${ch}`)
-  const optimizer = new Adam({ lr: o.lr })
   const noise = rng.fork("reparameterise")
-  const rows: (readonly number[])[] = []
-  const window = { n: 0, loss: 0, recon: 0, kl: 0 }
-  const outcome = await runMinibatches(
-    { count, epochs: o.epochs, batchSize: o.batchSize, rng: rng.fork("shuffle"), progressEvery: Math.max(1, Math.min(o.logEvery, 10)) },
-    (indices, info) => {
-      const x = tf.tensor4d(gatherFloatRows(images, rowSize, indices), [indices.length, s, s, ch])
+  const steps = o.epochs * batchesPerEpoch(count, o.batchSize, "keep-last")
+  const result = await trainLoop(
+    model,
+    { count, batchSize: o.batchSize, steps, batching: "keep-last", rng: rng.fork("shuffle"), lr: o.lr, logEvery: o.logEvery },
+    (indices) => {
+      const x = tf.tensor4d(gatherRows(images, rowSize, indices), [indices.length, s, s, ch])
       const parts = { recon: NaN, kl: NaN }
-      const { loss } = trainStep(model, () => {
-        const l = vaeLoss(model, x, noise, { recon: o.recon, beta: o.beta })
-        // Read inside the tape: the scalars are freed with the rest of the step's intermediates.
-        parts.recon = l.recon.dataSync()[0]!
-        parts.kl = l.kl.dataSync()[0]!
-        return l.loss
-      }, optimizer)
-      x.dispose()
-      window.n++
-      window.loss += loss
-      window.recon += parts.recon
-      window.kl += parts.kl
-      if (info.step % o.logEvery === 0 || info.step === info.total) {
-        rows.push([info.step, info.epoch, window.loss / window.n, window.recon / window.n, window.kl / window.n])
-        Object.assign(window, { n: 0, loss: 0, recon: 0, kl: 0 })
+      return {
+        loss: () => {
+          const l = vaeLoss(model, x, noise, { recon: o.recon, beta: o.beta })
+          // Read inside the tape: the scalars are freed with the rest of the step's intermediates.
+          parts.recon = l.recon.dataSync()[0]!
+          parts.kl = l.kl.dataSync()[0]!
+          return l.loss
+        },
+        metrics: () => parts,
       }
-      return { loss, recon: parts.recon, kl: parts.kl }
     },
     hooks,
   )
-  optimizer.dispose()
-  return { model, outcome, curve: { columns: ["step", "epoch", "loss", "recon", "kl"], rows } }
+  return result.curve
 }
 
 export interface VaeEvaluation {

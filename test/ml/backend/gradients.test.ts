@@ -6,7 +6,8 @@
 import t from "tap"
 import * as tf from "@tensorflow/tfjs"
 import { selectBackend } from "../../../src/ml/backend/index.ts"
-import { type UNetConfig, createUNet, disposeModel } from "../../../src/ml/nn/index.ts"
+import { disposeModel } from "../../../src/ml/nn/model.ts"
+import { type UNetConfig, createUNet } from "../../../src/ml/nn/unet.ts"
 import { Rng } from "../../../src/ml/random.ts"
 
 const cfg: UNetConfig = {
@@ -22,7 +23,7 @@ const lossAndGrads = (): Map<string, Float32Array> => {
   const x = tf.tensor4d(rng.normals(B * 64), [B, 8, 8, 1]), eps = tf.tensor4d(rng.normals(B * 64), [B, 8, 8, 1])
   const ts = tf.tensor1d([5, 400, 990]), labels = tf.tensor1d([0, 1, 2], "int32")
   const names = new Map([...model.variables].map(([n, v]) => [v.name, n]))
-  const { value, grads } = tf.variableGrads(() => tf.losses.meanSquaredError(eps, model.apply(x, ts, { labels })) as tf.Scalar, [...model.variables.values()])
+  const { value, grads } = tf.variableGrads(() => tf.losses.meanSquaredError(eps, model.apply(x, ts, { cond: { labels } })) as tf.Scalar, [...model.variables.values()])
   const out = new Map<string, Float32Array>([["loss", value.dataSync().slice() as Float32Array]])
   for (const [k, g] of Object.entries(grads)) out.set(names.get(k)!, g.dataSync().slice() as Float32Array)
   tf.dispose([value, ...Object.values(grads), x, eps, ts, labels])

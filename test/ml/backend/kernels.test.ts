@@ -5,7 +5,7 @@ import t from "tap"
 import fc from "fast-check"
 import * as tf from "@tensorflow/tfjs"
 import { NATIVE_BACKEND, registerNativeBackend } from "../../../src/ml/backend/native.ts"
-import { groupNorm, silu, upsampleNearest2x } from "../../../src/ml/nn/index.ts"
+import { groupNorm, silu, upsampleNearest2x } from "../../../src/ml/nn/ops.ts"
 import { Rng } from "../../../src/ml/random.ts"
 import * as K from "../../../src/ml/backend/kernel-names.ts"
 
@@ -217,7 +217,9 @@ t.test("recycled output buffers never alias data a caller has read", (t) => {
 })
 
 t.test("trainStep on pipe-native (fused Adam, recycled buffers) leaks no tensors and matches cpu", async (t) => {
-  const { Adam, createLatentMlp, disposeModel, trainStep } = await import("../../../src/ml/nn/index.ts")
+  const { Adam, trainStep } = await import("../../../src/ml/nn/optim.ts")
+  const { createLatentMlp } = await import("../../../src/ml/nn/mlp.ts")
+  const { disposeModel } = await import("../../../src/ml/nn/model.ts")
   const run = (backend: string): { losses: number[]; leak: number } => {
     tf.setBackend(backend)
     const model = createLatentMlp({ inDim: 4, timeEmbedDim: 8, hidden: [64, 64] }, 3)

@@ -5,9 +5,9 @@ import { tableFromIPC, tableToIPC } from "apache-arrow"
 import { WeightsType } from "../../../src/artifacts/index.ts"
 import { selectBackend, type BackendPreference } from "../../../src/ml/backend/index.ts"
 import { Rng } from "../../../src/ml/random.ts"
-import { countParams, disposeModel, modelFromWeights, modelToWeights, registeredArchitectures } from "../../../src/ml/nn/index.ts"
+import { countParams, disposeModel, fromWeights, modelToWeights } from "../../../src/ml/nn/model.ts"
 import {
-  type ClassifierConfig, type ClassifierModel, classifierFromWeights, createClassifier, crossEntropy, defaultClassifierConfig, maxPool2x2,
+  type ClassifierConfig, type ClassifierModel, classifierArchitecture, classifierFromWeights, createClassifier, crossEntropy, defaultClassifierConfig, maxPool2x2,
 } from "../../../src/ml/nn/classifier.ts"
 import { shiftImages } from "../../../src/ml/training/classifier.ts"
 
@@ -15,8 +15,8 @@ await tf.setBackend("cpu")
 
 const tiny: ClassifierConfig = { imageSize: 8, inChannels: 1, conv1: 4, conv2: 6, hidden: 5, numClasses: 3 }
 
-t.test("registered as \"lenet\"; default topology and parameter count", (t) => {
-  t.ok(registeredArchitectures().includes("lenet"))
+t.test("architecture \"lenet\"; default topology and parameter count", (t) => {
+  t.equal(classifierArchitecture.name, "lenet")
   const m = createClassifier(defaultClassifierConfig, 0)
   // conv1 5*5*1*32+32, conv2 5*5*32*64+64, fc1 7*7*64*128+128, fc2 128*10+10
   t.equal(countParams(m), 832 + 51_264 + 401_536 + 1_290)
@@ -106,7 +106,7 @@ t.test("weights codec round trip gives bit-identical features and logits", (t) =
       fc.property(fc.integer({ min: 0, max: 1000 }), (seed) => {
         const m = createClassifier(tiny, seed)
         const w = WeightsType.decode(tableFromIPC(tableToIPC(WeightsType.encode(modelToWeights(m)), "file")))
-        const viaRegistry = modelFromWeights(w) as ClassifierModel
+        const viaRegistry = fromWeights(classifierArchitecture, w)
         const typed = classifierFromWeights(w)
         const x = tf.tensor4d(new Rng(seed).uniforms(3 * 64), [3, 8, 8, 1])
         const ok = sameOutputs(m, typed, x) && sameOutputs(m, viaRegistry, x)
@@ -117,7 +117,7 @@ t.test("weights codec round trip gives bit-identical features and logits", (t) =
       { numRuns: 10 },
     ),
   )
-  t.throws(() => classifierFromWeights({ architecture: "vae", config: {}, variables: [] }), /not "lenet"/)
+  t.throws(() => classifierFromWeights({ architecture: "vae", config: {}, variables: [] }), /expected "lenet"/)
   t.end()
 })
 

@@ -2,10 +2,11 @@ import t from "tap"
 import fc from "fast-check"
 import * as tf from "@tensorflow/tfjs"
 import { Rng } from "../../../src/ml/random.ts"
-import {
-  type UNetConfig, Ema, countParams, createLatentMlp, createUNet, disposeModel, modelFromWeights, modelToWeights,
-  referenceMlpConfig, referenceUNetConfig, registeredArchitectures,
-} from "../../../src/ml/nn/index.ts"
+import { createLatentMlp, referenceMlpConfig } from "../../../src/ml/nn/mlp.ts"
+import { countParams, disposeModel, modelToWeights } from "../../../src/ml/nn/model.ts"
+import { Ema } from "../../../src/ml/nn/optim.ts"
+import { type UNetConfig, createUNet, referenceUNetConfig } from "../../../src/ml/nn/unet.ts"
+import { diffusionModelFromWeights } from "../../../src/ml/nn/diffusion-models.ts"
 
 await tf.setBackend("cpu")
 
@@ -52,12 +53,12 @@ t.test("U-Net forward shape; weights round trip reproduces outputs; class labels
   const x = tf.tensor4d(new Rng(2).normals(2 * 8 * 8), [2, 8, 8, 1])
   const ts = tf.tensor1d([3, 700])
   const labels = tf.tensor1d([0, 2], "int32")
-  const y = u.apply(x, ts, { labels })
+  const y = u.apply(x, ts, { cond: { labels } })
   t.same(y.shape, [2, 8, 8, 1])
   const w = modelToWeights(u)
   t.equal(w.architecture, "unet")
-  const u2 = modelFromWeights({ ...w, config: JSON.parse(JSON.stringify(w.config)) as Record<string, unknown> })
-  const y2 = u2.apply(x, ts, { labels })
+  const u2 = diffusionModelFromWeights({ ...w, config: JSON.parse(JSON.stringify(w.config)) as Record<string, unknown> })
+  const y2 = u2.apply(x, ts, { cond: { labels } })
   t.ok(tf.max(tf.abs(y.sub(y2))).dataSync()[0]! === 0, "identical outputs")
   const yNull = u.apply(x, ts)
   t.ok(tf.max(tf.abs(y.sub(yNull))).dataSync()[0]! > 0, "null class differs")
@@ -72,13 +73,12 @@ t.test("U-Net forward shape; weights round trip reproduces outputs; class labels
   t.end()
 })
 
-t.test("modelFromWeights: unknown architecture and bad shapes are rejected with a clear message", (t) => {
-  t.ok(registeredArchitectures().includes("latent-mlp"))
-  t.throws(() => modelFromWeights({ architecture: "nope", config: {}, variables: [] }), /unknown architecture "nope"/)
+t.test("diffusionModelFromWeights: unknown architecture and bad shapes are rejected with a clear message", (t) => {
+  t.throws(() => diffusionModelFromWeights({ architecture: "nope", config: {}, variables: [] }), /architecture "nope" are not a diffusion model/)
   const w = modelToWeights(createLatentMlp(referenceMlpConfig, 0))
   const bad = { ...w, variables: w.variables.map((v) => (v.name === "l1.bias" ? { ...v, shape: [3] } : v)) }
-  t.throws(() => modelFromWeights(bad), /l1.bias has shape/)
-  t.throws(() => modelFromWeights({ ...w, config: { ...w.config, hidden: "x" } }), /hidden/)
+  t.throws(() => diffusionModelFromWeights(bad), /l1.bias has shape/)
+  t.throws(() => diffusionModelFromWeights({ ...w, config: { ...w.config, hidden: "x" } }), /hidden/)
   t.end()
 })
 

@@ -2,7 +2,8 @@ import t from "tap"
 import fc from "fast-check"
 import * as tf from "@tensorflow/tfjs"
 import { Rng } from "../../../src/ml/random.ts"
-import { groupNorm, silu, sinusoidalEmbedding, upsampleNearest2x } from "../../../src/ml/nn/index.ts"
+import { sinusoidalEmbedding } from "../../../src/ml/nn/layers.ts"
+import { groupNorm, silu, upsampleNearest2x } from "../../../src/ml/nn/ops.ts"
 
 await tf.setBackend("cpu")
 

@@ -4,7 +4,9 @@
 import t from "tap"
 import * as tf from "@tensorflow/tfjs"
 import { selectBackend } from "../../../src/ml/backend/index.ts"
-import { Adam, type Model, type UNetConfig, createUNet, disposeModel, trainStep } from "../../../src/ml/nn/index.ts"
+import { type Model, disposeModel } from "../../../src/ml/nn/model.ts"
+import { Adam, trainStep } from "../../../src/ml/nn/optim.ts"
+import { type UNetConfig, createUNet } from "../../../src/ml/nn/unet.ts"
 import { Rng } from "../../../src/ml/random.ts"
 
 const S = 16, N = 16, MAX_STEPS = 400

@@ -4,9 +4,9 @@ import * as tf from "@tensorflow/tfjs"
 import { tableFromIPC, tableToIPC } from "apache-arrow"
 import { WeightsType } from "../../../src/artifacts/index.ts"
 import { Rng } from "../../../src/ml/random.ts"
-import { countParams, disposeModel, modelFromWeights, modelToWeights, registeredArchitectures } from "../../../src/ml/nn/index.ts"
+import { countParams, disposeModel, fromWeights, modelToWeights } from "../../../src/ml/nn/model.ts"
 import {
-  type VaeConfig, type VaeModel, bceWithLogitsPerImage, createVae, decodeVaeConfig, defaultVaeConfig, klPerImage, vaeFromWeights, vaeLoss,
+  type VaeConfig, type VaeModel, bceWithLogitsPerImage, createVae, decodeVaeConfig, defaultVaeConfig, klPerImage, vaeArchitecture, vaeFromWeights, vaeLoss,
 } from "../../../src/ml/nn/vae.ts"
 import { Adam, trainStep } from "../../../src/ml/nn/optim.ts"
 
@@ -16,7 +16,7 @@ const tiny: VaeConfig = { imageSize: 8, inChannels: 1, channels: [4, 8], latentD
 const images = (n: number, seed: number, size = 8) => tf.tensor4d(new Rng(seed).uniforms(n * size * size), [n, size, size, 1])
 
 t.test("registered as \"vae\"; default config is 28 -> 14 -> 7 with D = 16", (t) => {
-  t.ok(registeredArchitectures().includes("vae"))
+  t.equal(vaeArchitecture.name, "vae")
   const m = createVae(defaultVaeConfig, 0)
   t.same(m.variables.get("enc_out.weight")?.shape, [7 * 7 * 32, 32], "flatten of 7x7x32 -> [mu, logvar]")
   t.same(m.variables.get("dec_in.weight")?.shape, [16, 7 * 7 * 32])
@@ -110,7 +110,7 @@ t.test("weights codec round trip (Arrow IPC bytes, registry rebuild) gives bit-i
         const m = createVae(config, seed)
         const bytes = tableToIPC(WeightsType.encode(modelToWeights(m)), "file")
         const w = WeightsType.decode(tableFromIPC(bytes))
-        const viaRegistry = modelFromWeights(w) as VaeModel
+        const viaRegistry = fromWeights(vaeArchitecture, w)
         const typed = vaeFromWeights(w)
         const x = images(3, seed + 1)
         const ok = sameOutputs(m, typed, x) && sameOutputs(m, viaRegistry, x)
@@ -128,7 +128,7 @@ t.test("config decoding teaches", (t) => {
   t.throws(() => decodeVaeConfig({ ...tiny, channels: [4, 5] }), /multiple of groups 2/)
   t.throws(() => decodeVaeConfig({ ...tiny, imageSize: 7 }), /not divisible by 2\^1/)
   t.throws(() => decodeVaeConfig({ ...tiny, latentDim: 1.5 }), /latentDim/)
-  t.throws(() => vaeFromWeights({ architecture: "unet", config: {}, variables: [] }), /not "vae"/)
+  t.throws(() => vaeFromWeights({ architecture: "unet", config: {}, variables: [] }), /expected "vae"/)
   t.end()
 })
 
