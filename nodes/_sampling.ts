@@ -13,6 +13,8 @@ import { composeGrid, defaultGridOptions } from "../src/ml/image/grid.ts"
 import { encodePng } from "../src/ml/image/png.ts"
 import { diffusionModelFromWeights } from "../src/ml/nn/diffusion-models.ts"
 import type { Model } from "../src/ml/nn/model.ts"
+import type { UNet } from "../src/ml/nn/unet.ts"
+import { runnerFn, unetRunner } from "../src/ml/sampling/unet-runner.ts"
 import { type Generated, generate, type ModelFactory, networkFn } from "../src/ml/sampling/generate.ts"
 import { samplerNames, samplers } from "../src/ml/samplers/registry.ts"
 import { ml, seconds, withModel } from "./_ml.ts"
@@ -54,8 +56,18 @@ export const modelMeta = (w: Weights, space: Space): DiffusionMeta => {
   return meta
 }
 
-/** The network of every batch: the model's own forward pass, unconditioned. */
-export const plainFactory = (model: Model): ModelFactory => () => ({ fn: networkFn(model), cond: {}, dispose: () => {} })
+/**
+ * The network of every batch. This is where sampling-time features compose, each from its own module,
+ * innermost first: the U-Net through its runner (a ControlNet runner when a ControlNet is given), a
+ * feature cache around the runner (DeepCache), classifier-free guidance around the model function; the
+ * batch's conditioning (labels, control images) rides in `cond`. The samplers see only a ModelFn.
+ */
+export const plainFactory = (model: Model): ModelFactory => {
+  const fn = isUNet(model) ? runnerFn(unetRunner(model)) : networkFn(model)
+  return () => ({ fn, cond: {}, dispose: () => {} })
+}
+
+const isUNet = (m: Model): m is UNet => m.architecture === "unet" && "params" in m
 
 /** Rebuilds the model from `w`, samples it through `factory(model)` and disposes it. */
 export const sampleWeights = (

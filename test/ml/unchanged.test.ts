@@ -14,6 +14,7 @@ import { createUNet, referenceUNetConfig, type UNetConfig } from "../../src/ml/n
 import { createVae } from "../../src/ml/nn/vae.ts"
 import { Rng } from "../../src/ml/random.ts"
 import { generate, networkFn } from "../../src/ml/sampling/generate.ts"
+import { runnerFn, unetRunner } from "../../src/ml/sampling/unet-runner.ts"
 import { type SamplerName } from "../../src/ml/samplers/registry.ts"
 import { linearDefaults } from "../../src/ml/schedules.ts"
 import { trainClassifier } from "../../src/ml/training/classifier.ts"
@@ -103,6 +104,10 @@ t.test("every sampler draws the samples it drew before the registry and the mode
       sampler, steps, count: 5, batchSize: 3, seed: 2, settings: { eta: sampler === "ddim" ? 0.5 : 0, spacing: "trailing", variance: "posterior", clipX0: true },
     }, () => ({ fn: networkFn(u), cond: {}, dispose: () => {} }))
     t.equal(digest(out.values), expected[sampler], sampler)
+    const staged = generate(meta, {
+      sampler, steps, count: 5, batchSize: 3, seed: 2, settings: { eta: sampler === "ddim" ? 0.5 : 0, spacing: "trailing", variance: "posterior", clipX0: true },
+    }, () => ({ fn: runnerFn(unetRunner(u)), cond: {}, dispose: () => {} }))
+    t.equal(digest(staged.values), expected[sampler], `${sampler} through the U-Net's stage runner`)
   }
   disposeModel(u)
   t.end()
