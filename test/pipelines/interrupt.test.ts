@@ -16,7 +16,7 @@ t.test("Ctrl-C stops a running training loop at its next step; what finished sta
   const dir = mkdtempSync(join(tmpdir(), "pipe-interrupt-"))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   // 100k steps would take many minutes: only an interrupt ends this run quickly.
-  const args = [BIN, "run", "pipelines/ddpm.yaml", "--profile", "smoke", "--until", "train", "--set", "train.steps=100000", "--cache", join(dir, "cache"), "--runs", join(dir, "runs")]
+  const args = [BIN, "run", "pipelines/ddpm.yaml", "--profile", "smoke", "--until", "ddpm-unet", "--set", "ddpm-unet.steps=100000", "--cache", join(dir, "cache"), "--runs", join(dir, "runs")]
   // `env -u NODE_OPTIONS`: tap's process tracking injects itself (with signal-exit, which re-raises a
   // SIGINT once its own listener is the last) into every node process a test spawns.
   const child = spawn("/usr/bin/env", ["-u", "NODE_OPTIONS", process.execPath, ...args], {
@@ -28,7 +28,7 @@ t.test("Ctrl-C stops a running training loop at its next step; what finished sta
   const training = new Promise<void>((res) => {
     const onData = (d: Buffer) => {
       output += d.toString()
-      if (/train: train epoch \d+ \d+\/100000/.test(output)) res()
+      if (/ddpm-unet: train epoch \d+ \d+\/100000/.test(output)) res()
     }
     child.stdout.on("data", onData)
     child.stderr.on("data", onData)
@@ -45,7 +45,7 @@ t.test("Ctrl-C stops a running training loop at its next step; what finished sta
   const run = JSON.parse(readFileSync(join(dir, "runs", runId!, "run.json"), "utf8")) as RunRecord
   const status = Object.fromEntries(run.nodes.map((n) => [n.id, n.status]))
   t.equal(run.status, "interrupted")
-  t.equal(status.train, "interrupted", "the loop stopped itself at a step boundary")
+  t.equal(status["ddpm-unet"], "interrupted", "the loop stopped itself at a step boundary")
   t.equal(status["mnist-train"], "ran", "what finished before Ctrl-C is kept")
   t.match(output, /interrupted: finished nodes are cached; run the same command again to resume/)
 })
