@@ -9,7 +9,7 @@ import type { FileArtifact, ImageBatch, Metrics, Weights } from "../src/artifact
 import type { NodeContext, NodeError } from "../src/node.ts"
 import { type DiffusionMeta, readDiffusionMeta, type Space } from "../src/ml/diffusion-meta.ts"
 import { invalidInput } from "../src/ml/errors.ts"
-import { composeGrid, defaultGridOptions } from "../src/ml/image/grid.ts"
+import { composeGrid, defaultGridOptions, labelRows } from "../src/ml/image/grid.ts"
 import { encodePng } from "../src/ml/image/png.ts"
 import { diffusionModelFromWeights } from "../src/ml/nn/diffusion-models.ts"
 import type { Model } from "../src/ml/nn/model.ts"
@@ -17,6 +17,8 @@ import type { UNet } from "../src/ml/nn/unet.ts"
 import { runnerFn, unetRunner } from "../src/ml/sampling/unet-runner.ts"
 import { type Generated, generate, type ModelFactory, networkFn } from "../src/ml/sampling/generate.ts"
 import { samplerNames, samplers } from "../src/ml/samplers/registry.ts"
+import { guidedFactory, guidanceEvals, type GuidanceOptions } from "../src/ml/sampling/guidance.ts"
+import { guidanceParams, guidanceRecord } from "./_guidance.ts"
 import { ml, seconds, withModel } from "./_ml.ts"
 
 /**
@@ -43,6 +45,7 @@ export const samplingParams = (o: { readonly clipX0: boolean }) =>
     count: Type.Integer({ minimum: 1, default: 64, description: "Number of samples." }),
     batchSize: Type.Integer({ minimum: 1, default: 64, description: "Samples per network call." }),
     seed: Type.Integer({ default: 0, description: "Seed of the starting noise and of the per-step noise." }),
+    ...guidanceParams,
   })
 export type SamplingParams = Static<ReturnType<typeof samplingParams>>
 
@@ -66,6 +69,10 @@ export const plainFactory = (model: Model): ModelFactory => {
   const fn = isUNet(model) ? runnerFn(unetRunner(model)) : networkFn(model)
   return () => ({ fn, cond: {}, dispose: () => {} })
 }
+
+/** Classifier-free guidance (nodes/_guidance.ts: guidancePlan) around `factory`'s network; no plan = `factory`. */
+export const withGuidance = (plan: GuidanceOptions | undefined, factory: (model: Model) => ModelFactory = plainFactory) => (model: Model): ModelFactory =>
+  plan === undefined ? factory(model) : guidedFactory(factory(model), plan)
 
 const isUNet = (m: Model): m is UNet => m.architecture === "unet" && "params" in m
 
@@ -98,7 +105,8 @@ export const samplingRecord = (p: SamplingParams, meta: DiffusionMeta, out: Pick
     ...(reads.includes("variance") ? { variance: p.variance } : {}),
     count: p.count,
     seed: p.seed,
-    evals_per_image: out.evals,
+    ...guidanceRecord(p),
+    evals_per_image: out.evals * guidanceEvals(p.guidance), // a guided call of batch 2B evaluates each image twice
     seconds_per_image: out.seconds / p.count,
   }
 }
@@ -126,15 +134,18 @@ export const toImageBatch = (values: Float32Array, itemShape: readonly number[],
   return { count: values.length / (height * width * channels), height, width, channels, pixels, labels: null, meta }
 }
 
-/** A PNG grid of the first up-to-64 images, 8 per row, with a title (digits, A-Z, "-" only). */
+/**
+ * A PNG grid with a title (digits, A-Z, "-" only), 8 per row: the first up-to-64 images, or with
+ * requested labels one row per class (its first 8 images).
+ */
 export const sampleGrid = (batch: ImageBatch, title: string): FileArtifact => {
   const cols = 8
-  const shown = Math.min(batch.count, 64)
-  const rows = Math.max(1, Math.ceil(shown / cols))
+  const cells = batch.labels === null ? Array.from({ length: Math.min(batch.count, 64) }, (_, i) => i) : labelRows(batch.labels, cols, 16)
+  const rows = Math.max(1, Math.ceil(cells.length / cols))
   const u8 = imageBatchToUint8(batch)
   const size = batch.height * batch.width * batch.channels
-  const items = Array.from({ length: shown }, (_, i) => ({
-    images: [{ height: batch.height, width: batch.width, channels: batch.channels as 1 | 3, pixels: u8.subarray(i * size, (i + 1) * size) }],
+  const items = cells.map((i) => ({
+    images: i === null ? [] : [{ height: batch.height, width: batch.width, channels: batch.channels as 1 | 3, pixels: u8.subarray(i * size, (i + 1) * size) }],
   }))
   const image = composeGrid(items, { ...defaultGridOptions, rows, cols, title })
   return { name: "grid.png", mediaType: "image/png", bytes: encodePng(image) }

@@ -1,14 +1,15 @@
 // grid: a PNG sample grid of a dataset or an image batch. Each item is one image, or the image with its
 // counterpart beside it when a comparison source is connected: digits beside their Canny edges
 // (dataset + compare), originals beside VAE reconstructions (dataset + compareImages), samples of two
-// samplers (images + compareImages). Labels, when asked for and known, are written under each item.
+// samplers (images + compareImages). Labels, when asked for and known, are written under each item;
+// `order: by-label` lays class-conditional samples out one row per class.
 import { Type } from "@sinclair/typebox"
 import { Effect } from "effect"
 import type { ArtifactType } from "../src/artifact.ts"
 import { defineNode, NodeError, optional } from "../src/node.ts"
 import { DatasetType, FileType, ImageBatchType, imageBatchToUint8 } from "../src/artifacts/index.ts"
 import type { Dataset, ImageBatch } from "../src/artifacts/types.ts"
-import { composeGrid, defaultGridOptions } from "../src/ml/image/grid.ts"
+import { composeGrid, defaultGridOptions, labelRows } from "../src/ml/image/grid.ts"
 import { encodePng } from "../src/ml/image/png.ts"
 import type { Raster } from "../src/ml/image/raster.ts"
 
@@ -23,6 +24,10 @@ const Params = Type.Object({
   padding: Type.Integer({ minimum: 0, maximum: 32, default: 2, description: "Background pixels between items." }),
   labels: Type.Boolean({ default: false, description: "Write each item's label (class) under it." }),
   title: Type.String({ default: "", description: "Title line on top (digits, A-Z and - . : / = only)." }),
+  order: Type.Union([Type.Literal("as-given"), Type.Literal("by-label")], {
+    default: "as-given",
+    description: "as-given: the first rows x cols items; by-label: one row per label (ascending, at most rows), its first cols items (needs labels).",
+  }),
 })
 
 /** Uint8 pixels, shape and labels of either image artifact kind. */
@@ -73,18 +78,22 @@ export default defineNode({
         inputs.compare && fromDataset("compare", inputs.compare),
         inputs.compareImages && fromBatch("compareImages", inputs.compareImages),
       ])
-      const shown = Math.min(main.count, p.rows * p.cols)
+      if (p.order === "by-label" && main.labels === null) return yield* Effect.fail(new NodeError(`order by-label: the ${main.port} carry no labels`))
+      const cells = p.order === "by-label" && main.labels !== null
+        ? labelRows(main.labels, p.cols, p.rows)
+        : Array.from({ length: Math.min(main.count, p.rows * p.cols) }, (_, i) => i)
+      const shown = Math.max(-1, ...cells.map((i) => i ?? -1)) + 1 // items 0..shown-1 must exist in every source
       for (const s of other === undefined ? [main] : [main, other]) {
         if (s.channels !== 1 && s.channels !== 3) return yield* Effect.fail(new NodeError(`${s.port}: ${s.channels} channels; grids draw 1 or 3`))
         if (s.height !== main.height || s.width !== main.width)
           return yield* Effect.fail(new NodeError(`${s.port} images are ${s.height}x${s.width}, ${main.port} images ${main.height}x${main.width}`))
         if (s.count < shown) return yield* Effect.fail(new NodeError(`${s.port} has ${s.count} images, fewer than the ${shown} shown`))
       }
-      const items = Array.from({ length: shown }, (_, i) => ({
+      const items = cells.map((i) => i === null ? { images: [] } : {
         images: other === undefined ? [raster(main, i)] : [raster(main, i), raster(other, i)],
         ...(main.labels === null ? {} : { label: String(main.labels[i]) }),
-      }))
-      const image = composeGrid(items, { ...defaultGridOptions, ...p })
+      })
+      const image = composeGrid(items, { ...defaultGridOptions, ...p, rows: p.order === "by-label" ? Math.max(1, items.length / p.cols) : p.rows })
       return { png: { name: "grid.png", mediaType: "image/png", bytes: encodePng(image) } }
     }),
 })

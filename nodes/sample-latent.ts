@@ -8,7 +8,8 @@ import { defineNode } from "../src/node.ts"
 import { LatentsType, MetricsType, WeightsType } from "../src/artifacts/index.ts"
 import { invalidInput } from "../src/ml/errors.ts"
 import { ml } from "./_ml.ts"
-import { modelMeta, samplingMetrics, samplingParams, samplingRecord, sampleWeights } from "./_sampling.ts"
+import { artifactLabels, guidancePlan } from "./_guidance.ts"
+import { modelMeta, samplingMetrics, samplingParams, samplingRecord, sampleWeights, withGuidance } from "./_sampling.ts"
 
 export default defineNode({
   kind: "sample-latent",
@@ -24,14 +25,15 @@ export default defineNode({
         if (m.latent === undefined) throw invalidInput("the model records no latent mean/std")
         return { ...m, latent: m.latent }
       })
-      const out = yield* sampleWeights(inputs.model, meta, p, ctx, "sample")
+      const guidance = yield* ml("checking guidance", () => guidancePlan(p, meta))
+      const out = yield* sampleWeights(inputs.model, meta, p, ctx, "sample", withGuidance(guidance))
       const latents = {
         count: p.count,
         dim: meta.itemShape[0]!,
         values: out.values,
         mean: Float32Array.from(meta.latent.mean),
         std: Float32Array.from(meta.latent.std),
-        labels: null,
+        labels: artifactLabels(guidance),
       }
       return { latents, timing: samplingMetrics(samplingRecord(p, meta, out)) }
     }),

@@ -9,7 +9,8 @@ import { Effect } from "effect"
 import { defineNode } from "../src/node.ts"
 import { FileType, ImageBatchType, MetricsType, WeightsType } from "../src/artifacts/index.ts"
 import { ml } from "./_ml.ts"
-import { modelMeta, sampleGrid, samplerLabel, samplingMetrics, samplingParams, samplingRecord, sampleWeights, toImageBatch, withoutWallClock } from "./_sampling.ts"
+import { artifactLabels, guidancePlan } from "./_guidance.ts"
+import { modelMeta, sampleGrid, samplerLabel, samplingMetrics, samplingParams, samplingRecord, sampleWeights, toImageBatch, withGuidance, withoutWallClock } from "./_sampling.ts"
 
 export default defineNode({
   kind: "sample",
@@ -21,9 +22,10 @@ export default defineNode({
   run: (inputs, p, ctx) =>
     Effect.gen(function* () {
       const meta = yield* ml("reading the model", () => modelMeta(inputs.model, "pixel"))
-      const out = yield* sampleWeights(inputs.model, meta, p, ctx, "sample")
+      const guidance = yield* ml("checking guidance", () => guidancePlan(p, meta))
+      const out = yield* sampleWeights(inputs.model, meta, p, ctx, "sample", withGuidance(guidance))
       const record = samplingRecord(p, meta, out)
-      const images = toImageBatch(out.values, meta.itemShape, withoutWallClock(record))
+      const images = { ...toImageBatch(out.values, meta.itemShape, withoutWallClock(record)), labels: artifactLabels(guidance) }
       return { images, grid: sampleGrid(images, samplerLabel(p)), timing: samplingMetrics(record) }
     }),
 })

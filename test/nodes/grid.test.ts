@@ -60,3 +60,17 @@ t.test("wiring mistakes are NodeErrors that say what to connect", async (t) => {
   t.match((await failNode(gridNode, { dataset, compare: few }, {})).message, "compare has 2 images, fewer than the 6 shown")
   t.end()
 })
+
+t.test("order by-label: one row per class (ascending), its first cols items, empty cells where a class runs short", async (t) => {
+  const mixed: Dataset = { ...dataset, labels: Uint8Array.from([2, 0, 2, 2, 0, 5]) }
+  const { png } = await runNode(gridNode, { dataset: mixed }, { rows: 10, cols: 2, scale: 1, padding: 0, order: "by-label" })
+  const img = decodePng(png.bytes, 1)
+  t.same([img.width, img.height], [6, 3 * 2], "3 classes -> 3 rows of 2 items")
+  const first = (row: number, col: number) => img.pixels[row * 2 * 6 + col * 3] // top-left pixel of a cell = 10 * item index
+  t.same([first(0, 0), first(0, 1), first(1, 0), first(1, 1), first(2, 0), first(2, 1)], [10, 40, 0, 20, 50, 96], "rows 0: items 1, 4; 2: items 0, 2; 5: item 5, then background")
+  const capped = decodePng((await runNode(gridNode, { dataset: mixed }, { rows: 2, cols: 2, scale: 1, padding: 0, order: "by-label" })).png.bytes, 1)
+  t.equal(capped.height, 4, "at most `rows` classes")
+  const unlabelled = { ...datasetToImageBatch(dataset), labels: null }
+  t.match((await failNode(gridNode, { images: unlabelled }, { order: "by-label" })).message, "order by-label: the images carry no labels")
+  t.end()
+})

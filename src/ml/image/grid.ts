@@ -96,3 +96,19 @@ export const drawText = (dst: Raster, text: string, left: number, top: number, s
       }
   })
 }
+
+/**
+ * One row per class: item indices of the first `cols` items of each label (classes ascending, at most
+ * `maxRows` of them), row-major, null where a class has fewer than `cols` items (an empty cell). The
+ * layout of class-conditional samples (e.g. labels each-class), whose items come grouped by class.
+ */
+export const labelRows = (labels: ArrayLike<number>, cols: number, maxRows: number): (number | null)[] => {
+  const byClass = new Map<number, number[]>()
+  for (let i = 0; i < labels.length; i++) {
+    const row = byClass.get(labels[i]!) ?? []
+    if (row.length < cols) row.push(i)
+    byClass.set(labels[i]!, row)
+  }
+  const classes = [...byClass.keys()].sort((a, b) => a - b).slice(0, maxRows)
+  return classes.flatMap((k) => Array.from({ length: cols }, (_, j) => byClass.get(k)![j] ?? null))
+}

@@ -1,6 +1,6 @@
 import t from "tap"
 import fc from "fast-check"
-import { composeGrid, defaultGridOptions, type GridOptions } from "../../../src/ml/image/grid.ts"
+import { composeGrid, defaultGridOptions, type GridOptions, labelRows } from "../../../src/ml/image/grid.ts"
 import { decodePng, encodePng } from "../../../src/ml/image/png.ts"
 import { glyphPixel, textWidth } from "../../../src/ml/image/font.ts"
 import type { Raster } from "../../../src/ml/image/raster.ts"
@@ -76,5 +76,17 @@ t.test("PNG round trip: decoding gives back the exact pixels, gray and RGB; enco
       }),
     ),
   )
+  t.end()
+})
+
+t.test("labelRows: every row one class, ascending; each class's first items in order; cells = rows x cols", (t) => {
+  t.doesNotThrow(() => fc.assert(fc.property(fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 40 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 7 }), (labels, cols, maxRows) => {
+    const cells = labelRows(labels, cols, maxRows)
+    const classes = [...new Set(labels)].sort((a, b) => a - b).slice(0, maxRows)
+    return cells.length === classes.length * cols && classes.every((k, r) => {
+      const want = labels.flatMap((l, i) => (l === k ? [i] : [])).slice(0, cols)
+      return cells.slice(r * cols, (r + 1) * cols).every((c, j) => c === (want[j] ?? null))
+    })
+  })))
   t.end()
 })
