@@ -52,3 +52,6 @@ export const guidanceRecord = (p: Static<typeof GuidanceSettings>): Record<strin
   ...(p.guidance === undefined ? {} : { guidance: p.guidance }),
   ...(p.labels === undefined ? {} : { labels: p.labels === "each-class" ? "each-class" : "list" }),
 })
+
+/** The grid title's suffix for a guided run: " S=3" (the grid font has digits, A-Z and "= ."). */
+export const guidanceTitle = (p: Static<typeof GuidanceSettings>): string => (p.guidance === undefined ? "" : ` S=${p.guidance}`)

@@ -9,7 +9,7 @@ import { Effect } from "effect"
 import { defineNode } from "../src/node.ts"
 import { FileType, ImageBatchType, MetricsType, WeightsType } from "../src/artifacts/index.ts"
 import { ml } from "./_ml.ts"
-import { artifactLabels, guidancePlan } from "./_guidance.ts"
+import { artifactLabels, guidancePlan, guidanceTitle } from "./_guidance.ts"
 import { modelMeta, sampleGrid, samplerLabel, samplingMetrics, samplingParams, samplingRecord, sampleWeights, toImageBatch, withGuidance, withoutWallClock } from "./_sampling.ts"
 
 export default defineNode({
@@ -26,6 +26,6 @@ export default defineNode({
       const out = yield* sampleWeights(inputs.model, meta, p, ctx, "sample", withGuidance(guidance))
       const record = samplingRecord(p, meta, out)
       const images = { ...toImageBatch(out.values, meta.itemShape, withoutWallClock(record)), labels: artifactLabels(guidance) }
-      return { images, grid: sampleGrid(images, samplerLabel(p)), timing: samplingMetrics(record) }
+      return { images, grid: sampleGrid(images, samplerLabel(p) + guidanceTitle(p)), timing: samplingMetrics(record) }
     }),
 })

@@ -86,3 +86,11 @@ t.test("latent-ddpm then latent-rf: the VAE and latents are computed once, with 
     t.equal(key(rf, id), key(ddpm, id))
   }
 })
+
+t.test("cfg.yaml --profile smoke: every route guided at every s, scored against the requested labels; judge, VAE and latents reused", async (t) => {
+  const scales = [0, 1, 2, 3, 5, 7]
+  const routes = ["channel", "cross-attention", "embedding", "latent"]
+  const rec = await smoke(t, "cfg", routes.flatMap((r) => scales.map((s) => `${r}-s${s}`)))
+  for (const id of ["judge", "vae", "latents"]) t.equal(status(rec, id), "cached", `cfg does not recompute ${id}`)
+  for (const id of ["cfg-channel", "cfg-cross-attention", "cfg-embedding", "cfg-latent"]) t.equal(status(rec, id), "ran", `${id} trained`)
+})
