@@ -3,6 +3,7 @@
 // model's weights) so `decode` un-standardises them exactly as encode-latents standardised its input.
 // Latents have no meta field, so the sampling record (sampler, steps, seconds_per_image, ...) leaves
 // as the `timing` metrics; seconds_per_image is wall clock, the one value that differs between runs.
+// Requested labels (and classifier-free guidance, as in `sample`) travel on the latents through decode.
 import { Effect } from "effect"
 import { defineNode } from "../src/node.ts"
 import { LatentsType, MetricsType, WeightsType } from "../src/artifacts/index.ts"

@@ -4,7 +4,10 @@
 // src/ml/sampling/generate.ts over the one loop in src/ml/samplers/loop.ts.
 // The images' meta records sampler, steps, objective and evaluations per image, so equal inputs and
 // params give byte-equal images; the wall clock (seconds_per_image) leaves as the `timing` metrics,
-// which score nodes take as their optional `timing` input.
+// which score nodes take as their optional `timing` input. A class-conditional model samples the
+// requested `labels` (carried on the images, so score measures accuracy against them), optionally with
+// classifier-free guidance (nodes/_guidance.ts, src/ml/sampling/guidance.ts); the grid then shows one
+// row per class.
 import { Effect } from "effect"
 import { defineNode } from "../src/node.ts"
 import { FileType, ImageBatchType, MetricsType, WeightsType } from "../src/artifacts/index.ts"
