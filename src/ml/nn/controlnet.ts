@@ -157,6 +157,8 @@ export interface ControlledUNet extends Model<ControlNetConfig> {
   readonly controlVariables: Variables
 }
 
+export const isControlledUNet = (m: Model): m is ControlledUNet => m.architecture === CONTROLNET_ARCHITECTURE && "controlVariables" in m
+
 const compose = (base: UNet, c: ControlNetConfig, seed: number): ControlledUNet => {
   const pb = new ParamBuilder(new Rng(seed).fork("controlnet-init")).scope(CONTROL_PREFIX, { trainable: true })
   const control = controlNetParams(c, pb)
