@@ -39,7 +39,7 @@ const Params = Type.Object({
   }),
   pDropControl: Type.Number({ minimum: 0, maximum: 1, default: 0, description: "Probability of training on a blank (zero) control image; the paper drops prompts, never the control image." }),
   pUncond: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: "Class-conditional base only: probability of the null label (the paper's 50% empty prompts)." }),
-  steps: Type.Integer({ minimum: 1, default: 4000, description: "Optimizer steps." }),
+  steps: Type.Integer({ minimum: 1, default: 3000, description: "Optimizer steps." }),
   batchSize: Type.Integer({ minimum: 1, default: 64 }),
   lr: Type.Number({ exclusiveMinimum: 0, default: 2e-4, description: "Adam learning rate after warm-up." }),
   warmupSteps: Type.Integer({ minimum: 0, default: 200, description: "Linear lr warm-up steps." }),

@@ -90,7 +90,7 @@ t.test("sample: ControlNet inputs are checked before any work", async (t) => {
 t.test("score-control: edge F1 of the edges themselves is 1; diversity with several samples per map; L1 to the originals", async (t) => {
   const asImages = { count: 8, height: 8, width: 8, channels: 1, pixels: Float32Array.from(images, (v) => v / 255), labels: dataset.labels, meta: {} }
   const self = (await runNode(scoreControl, { images: asImages, control: edges, original: dataset }, {})).metrics.scalars
-  t.match(self, { edge_f1: 1, edge_precision: 1, edge_recall: 1, maps: 8, l1: 0 })
+  t.match(self, { edge_f1: 1, edge_f1_exact: 1, edge_precision: 1, edge_recall: 1, maps: 8, l1: 0 })
   t.notOk("diversity" in self, "one sample per map: no diversity")
   const blank = { ...asImages, pixels: new Float32Array(8 * 64) }
   t.match((await runNode(scoreControl, { images: blank, control: edges }, {})).metrics.scalars, { edge_f1: 0, edge_recall: 0 })
