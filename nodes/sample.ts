@@ -3,7 +3,8 @@
 // nodes/_sampling.ts (params, the per-batch model factory, the record); the sampling itself is
 // src/ml/sampling/generate.ts over the one loop in src/ml/samplers/loop.ts.
 // With `controlnet` (train-controlnet's weights) and `control` (edge maps), the U-Net is steered by the
-// ControlNet (nodes/_control.ts): sample i follows control image i mod controlCount and carries its label.
+// ControlNet (nodes/_control.ts): sample i follows control image i mod controlCount and carries its label
+// (unless `labels` are requested: a class-conditional base, possibly guided, gets those).
 // The images' meta records sampler, steps, objective and evaluations per image, so equal inputs and
 // params give byte-equal images; the wall clock (seconds_per_image) leaves as the `timing` metrics,
 // which score nodes take as their optional `timing` input. A class-conditional model samples the
@@ -35,8 +36,8 @@ export default defineNode({
       const out = yield* sampleWeights(inputs.model, meta, p, ctx, "sample", factory, control?.acquire)
       const record = { ...samplingRecord(p, meta, out), ...control?.record }
       const batch = toImageBatch(out.values, meta.itemShape, withoutWallClock(record))
-      // ControlNet samples carry their edge maps' labels (the source digits), else the requested ones
-      const images = { ...batch, labels: control?.labels(batch.count) ?? artifactLabels(guidance) }
+      // requested labels (a class-conditional model) win; else ControlNet samples carry their edge maps' (the source digits)
+      const images = { ...batch, labels: guidance === undefined ? (control?.labels(batch.count) ?? null) : artifactLabels(guidance) }
       return { images, grid: sampleGrid(images, samplerLabel(p) + guidanceTitle(p)), timing: samplingMetrics(record) }
     }),
 })

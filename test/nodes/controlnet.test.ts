@@ -1,5 +1,6 @@
 // The ControlNet nodes end to end on 8x8 toys: train-controlnet on a train-diffusion base, sample with
-// it (DDIM, DDPM, rf-euler), score-control, the edge-regression baseline and the comparison grid.
+// it (DDIM, DDPM, rf-euler; with guidance on a class-conditional base), score-control, the
+// edge-regression baseline and the comparison grid.
 import t from "tap"
 import canny from "../../nodes/canny.ts"
 import controlGrid from "../../nodes/control-grid.ts"
@@ -72,6 +73,25 @@ t.test("sample with a ControlNet on a rectified-flow base (rf-euler); rf-midpoin
     const s = await runNode(sample, { model: rfBase, controlnet: rfCn, control: edges }, { sampler, steps: 2, count: 3 })
     t.same(Array.from(s.images.labels!), [0, 1, 2], sampler)
   }
+  t.end()
+})
+
+t.test("sample with a ControlNet and classifier-free guidance on a class-conditional base", async (t) => {
+  const condBase = (await runNode(trainDiffusion, { dataset }, { ...tiny, T: 40, conditioning: "embedding", numClasses: 8 })).model
+  const condCn = (await runNode(trainControlnet, { base: condBase, dataset, edges }, cnParams)).model
+  const p = { sampler: "ddim", steps: 3, count: 4, batchSize: 4, seed: 1, labels: [4, 5, 6, 7] } as const
+  const inputs = { model: condBase, controlnet: condCn, control: edges }
+  const guided = await runNode(sample, inputs, { ...p, guidance: 3 })
+  t.match(guided.images.meta, { guidance: 3, control_scale: 1, evals_per_image: 6 }, "one call of batch 2B per step: 2 evals")
+  t.same(Array.from(guided.images.labels!), [4, 5, 6, 7], "the requested labels, not the control images'")
+  // the edge maps ride through guidance's stacked batch [x; x]: both halves see them
+  const guidedBase = await runNode(sample, { model: condBase }, { ...p, guidance: 3 })
+  t.notSame(guided.images.pixels, guidedBase.images.pixels, "the ControlNet steers the guided sampler")
+  const zero = await runNode(sample, inputs, { ...p, guidance: 3, controlScale: 0 })
+  t.same(zero.images.pixels, guidedBase.images.pixels, "controlScale 0 under guidance: bit-identical to the guided base")
+  const s1 = await runNode(sample, inputs, { ...p, guidance: 1 })
+  const conditional = await runNode(sample, inputs, p)
+  t.same(s1.images.pixels, conditional.images.pixels, "guidance 1 = the conditional composite")
   t.end()
 })
 
