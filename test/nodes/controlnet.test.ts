@@ -79,7 +79,7 @@ t.test("sample with a ControlNet on a rectified-flow base (rf-euler); rf-midpoin
 t.test("sample with a ControlNet and classifier-free guidance on a class-conditional base", async (t) => {
   const condBase = (await runNode(trainDiffusion, { dataset }, { ...tiny, T: 40, conditioning: "embedding", numClasses: 8 })).model
   const condCn = (await runNode(trainControlnet, { base: condBase, dataset, edges }, cnParams)).model
-  const p = { sampler: "ddim", steps: 3, count: 4, batchSize: 4, seed: 1, labels: [4, 5, 6, 7] } as const
+  const p = { sampler: "ddim" as const, steps: 3, count: 4, batchSize: 4, seed: 1, labels: [4, 5, 6, 7] }
   const inputs = { model: condBase, controlnet: condCn, control: edges }
   const guided = await runNode(sample, inputs, { ...p, guidance: 3 })
   t.match(guided.images.meta, { guidance: 3, control_scale: 1, evals_per_image: 6 }, "one call of batch 2B per step: 2 evals")
