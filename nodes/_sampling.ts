@@ -19,6 +19,7 @@ import { type Generated, generate, type ModelFactory, networkFn } from "../src/m
 import { samplerNames, samplers } from "../src/ml/samplers/registry.ts"
 import { guidedFactory, guidanceEvals, type GuidanceOptions } from "../src/ml/sampling/guidance.ts"
 import { guidanceParams, guidanceRecord } from "./_guidance.ts"
+import type { ControlBinding } from "./_control.ts"
 import { ml, seconds, withModel } from "./_ml.ts"
 
 /**
@@ -65,9 +66,10 @@ export const modelMeta = (w: Weights, space: Space): DiffusionMeta => {
  * feature cache around the runner (DeepCache), classifier-free guidance around the model function; the
  * batch's conditioning (labels, control images) rides in `cond`. The samplers see only a ModelFn.
  */
-export const plainFactory = (model: Model): ModelFactory => {
-  const fn = isUNet(model) ? runnerFn(unetRunner(model)) : networkFn(model)
-  return () => ({ fn, cond: {}, dispose: () => {} })
+export const plainFactory = (model: Model, control?: ControlBinding): ModelFactory => {
+  const runner = control?.runner(model) ?? (isUNet(model) ? unetRunner(model) : undefined)
+  const fn = runner === undefined ? networkFn(model) : runnerFn(runner)
+  return (b) => ({ fn, ...(control?.batch(b) ?? { cond: {}, dispose: () => {} }) })
 }
 
 /** Classifier-free guidance (nodes/_guidance.ts: guidancePlan) around `factory`'s network; no plan = `factory`. */
@@ -76,11 +78,15 @@ export const withGuidance = (plan: GuidanceOptions | undefined, factory: (model:
 
 const isUNet = (m: Model): m is UNet => m.architecture === "unet" && "params" in m
 
-/** Rebuilds the model from `w`, samples it through `factory(model)` and disposes it. */
+/**
+ * Rebuilds the model from `w` (or takes `acquire`'s: a ControlNet's composite), samples it through
+ * `factory(model)` and disposes it.
+ */
 export const sampleWeights = (
   w: Weights, meta: DiffusionMeta, p: SamplingParams, ctx: NodeContext, phase: string, factory: (model: Model) => ModelFactory = plainFactory,
+  acquire: () => Model = () => diffusionModelFromWeights(w),
 ): Effect.Effect<Generated, NodeError> =>
-  withModel("loading the model", () => diffusionModelFromWeights(w), (model) =>
+  withModel("loading the model", acquire, (model) =>
     ml("sampling", () =>
       generate(meta, { sampler: p.sampler, settings: p, steps: p.steps, count: p.count, batchSize: p.batchSize, seed: p.seed }, factory(model), {
         now: seconds,

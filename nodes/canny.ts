@@ -4,17 +4,9 @@ import { Type } from "@sinclair/typebox"
 import { Effect } from "effect"
 import { defineNode, NodeError } from "../src/node.ts"
 import { DatasetType } from "../src/artifacts/index.ts"
-import { canny, gaussianBlur } from "../src/ml/data/canny.ts"
+import { cannyEdges, cannyParams } from "./_canny.ts"
 
-const Params = Type.Object({
-  low: Type.Number({ minimum: 0, default: 100, description: "Hysteresis low threshold (cv2.Canny threshold1)." }),
-  high: Type.Number({ minimum: 0, default: 200, description: "Hysteresis high threshold (cv2.Canny threshold2)." }),
-  l2gradient: Type.Boolean({ default: false, description: "Use sqrt(dx^2 + dy^2) instead of |dx| + |dy|." }),
-  blur: Type.Union([Type.Literal(0), Type.Literal(3), Type.Literal(5), Type.Literal(7)], {
-    default: 0,
-    description: "Gaussian pre-blur kernel size as cv2.GaussianBlur(img, (k, k), 0); 0 = off (as in cv2.Canny).",
-  }),
-})
+const Params = Type.Object(cannyParams)
 
 export default defineNode({
   kind: "canny",
@@ -29,9 +21,7 @@ export default defineNode({
     const size = d.height * d.width
     const edges = new Uint8Array(d.count * size)
     for (let i = 0; i < d.count; i++) {
-      const img = d.images.subarray(i * size, (i + 1) * size)
-      const src = p.blur === 0 ? img : gaussianBlur(img, d.height, d.width, p.blur)
-      edges.set(canny(src, d.height, d.width, { low: p.low, high: p.high, l2: p.l2gradient }), i * size)
+      edges.set(cannyEdges(d.images.subarray(i * size, (i + 1) * size), d.height, d.width, p), i * size)
     }
     return Effect.succeed({ dataset: { ...d, images: edges } })
   },
