@@ -1,9 +1,8 @@
 // `pipe run` and `pipe plan`.
-import { existsSync } from "node:fs"
 import { join, relative } from "node:path"
-import { pathToFileURL } from "node:url"
 import * as Effect from "effect/Effect"
-import { execute, type RuntimeInfo } from "../exec/executor.ts"
+import { execute } from "../exec/executor.ts"
+import { loadRuntime } from "../exec/runtime.ts"
 import { planPipeline, select, type Selectors } from "../exec/plan.ts"
 import { jsonReporter, plainReporter, type Reporter, ttyReporter } from "../exec/progress.ts"
 import { newRunId, onRunFinished, type RunRecord, statusCounts, writeRunRecord } from "../exec/record.ts"
@@ -52,14 +51,6 @@ export const planCommand = async (v: Values, [file]: string[], io: Io): Promise<
   const todo = planned.filter((n) => !n.cached).length
   io.out(`${planned.length - todo} cached, ${todo} to run\n`)
   return 0
-}
-
-const loadRuntime = async (nodesDir: string, backend: string | undefined): Promise<RuntimeInfo | null> => {
-  const file = join(nodesDir, "_runtime.ts")
-  if (!existsSync(file)) return null
-  const mod = (await import(pathToFileURL(file).href)) as { prepare?: (o: { backend?: string }) => Promise<RuntimeInfo> }
-  if (typeof mod.prepare !== "function") return null
-  return mod.prepare(backend !== undefined ? { backend } : {})
 }
 
 const summary = (r: RunRecord, runDir: string, cwd: string): string => {
