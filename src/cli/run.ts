@@ -75,6 +75,9 @@ export const runCommand = async (v: Values, [file]: string[], io: Io): Promise<n
   const selection = select(p, selectorsOf(v))
   planPipeline(p, project.store, project.paths, selection) // fails early on impossible --only/--until
   const reporter: Reporter = json ? jsonReporter(io.out) : io.isTTY ? ttyReporter(io.err, io.columns) : plainReporter(io.err)
+  const remote = await (await import("./distributed.ts")).openRemote(v, io, project.store)
+  const idle = await remote?.idleWarning()
+  if (idle !== undefined) reporter.info(`warning: ${idle}`)
   const runId = newRunId(started, process.pid)
   const runDir = join(project.dirs.runs, runId)
   const flags = { interrupted: false }
@@ -96,8 +99,9 @@ export const runCommand = async (v: Values, [file]: string[], io: Io): Promise<n
       runDir,
       interrupted: () => flags.interrupted,
       prepareRuntime: () => loadRuntime(project.dirs.nodes, backend),
+      ...(remote !== undefined ? { remote } : {}),
     }),
-  )
+  ).finally(() => remote?.close())
   removeHandler()
   reporter.close()
   project.paths.flush()
@@ -108,7 +112,7 @@ export const runCommand = async (v: Values, [file]: string[], io: Io): Promise<n
     name: p.name,
     profile: p.profile,
     sets: p.sets,
-    backend: result.runtime?.backend ?? null,
+    backend: result.runtime?.backend ?? remote?.backend() ?? null,
     notes: result.runtime?.notes ?? [],
     started: started.toISOString(),
     seconds: (performance.now() - t0) / 1000,
