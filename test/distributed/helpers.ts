@@ -35,22 +35,26 @@ const freePort = (): Promise<number> =>
     })
   })
 
-const ping = (port: number): Promise<boolean> =>
+/** One Redis command over a raw socket (RESP): its one-line reply ("+PONG", ":3"), or undefined. */
+export const redisCommand = (port: number, ...args: readonly string[]): Promise<string | undefined> =>
   new Promise((res) => {
     const c = createConnection({ port, host: "127.0.0.1" })
     let got = ""
-    const end = (ok: boolean): void => {
+    const end = (reply: string | undefined): void => {
       c.destroy()
-      res(ok)
+      res(reply)
     }
-    c.setTimeout(500, () => end(false))
-    c.once("error", () => end(false))
+    c.setTimeout(2000, () => end(undefined))
+    c.once("error", () => end(undefined))
     c.on("data", (d) => {
       got += d.toString()
-      if (got.includes("\r\n")) end(got.startsWith("+PONG"))
+      const nl = got.indexOf("\r\n")
+      if (nl >= 0) end(got.slice(0, nl))
     })
-    c.once("connect", () => c.write("PING\r\n"))
+    c.once("connect", () => c.write(`*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`))
   })
+
+const ping = async (port: number): Promise<boolean> => (await redisCommand(port, "PING")) === "+PONG"
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
@@ -64,6 +68,7 @@ export const until = async (what: string, ok: () => boolean | Promise<boolean>, 
 
 export interface Redis {
   readonly url: string
+  readonly port: number
   /** SIGKILL (no persistence: every job is lost), then the same port again after `downMs`. */
   readonly restart: (downMs: number) => Promise<void>
   readonly stop: () => Promise<void>
@@ -91,6 +96,7 @@ export const startRedis = async (t: Teardown, bin: string): Promise<Redis> => {
   })
   return {
     url: `redis://127.0.0.1:${port}`,
+    port,
     restart: async (downMs) => {
       await stop()
       await sleep(downMs)
@@ -114,7 +120,7 @@ export const startWorker = async (t: Teardown, project: Project, args: readonly 
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()))
   child.stderr?.on("data", (d: Buffer) => (out += d.toString()))
   t.teardown(() => void child.kill("SIGKILL"))
-  await until(`worker ${name} (${out})`, () => out.includes(`worker ${name} ready`) || child.exitCode !== null, 60_000)
+  await until(`worker ${name} (${out})`, () => out.includes(`worker ${name} ready`) || child.exitCode !== null, 120_000)
   if (!out.includes("ready")) throw new Error(`worker ${name} did not start: ${out}`)
   return { name, child, log: () => out }
 }

@@ -23,8 +23,10 @@ export interface NodeJobData {
   readonly spec: ComputeSpec
   /** The node's params as the body sees them (path params as project-relative paths). */
   readonly params: { readonly [k: string]: Json }
-  /** host:pid of the process that added the job (for `pipe workers`). */
+  /** host:pid of the process that added the job. */
   readonly submitter: string
+  /** Unique per `pipe run`: tells the run that added a job from runs that attached to it. */
+  readonly submission: string
 }
 
 export interface NodeJobResult {

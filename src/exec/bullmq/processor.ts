@@ -1,5 +1,5 @@
-// The job body of `pipe worker`, run by BullMQ in a sandboxed child process (forked with tsx's
-// loader) so that a node whose JavaScript never yields cannot starve the worker's lock renewals:
+// The job body of `pipe worker`, run by BullMQ in a sandboxed child process (entered through
+// processor-entry.mjs) so that a node whose JavaScript never yields cannot starve the worker's lock renewals:
 // the parent keeps the job alive, this process computes. It runs exactly the local executor's
 // per-node step (src/exec/compute.ts: lock, compute, store) after checking that this checkout has
 // the code and the path contents the job was keyed with; otherwise it refuses rather than store a
@@ -10,7 +10,7 @@ import { resolve } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Cause from "effect/Cause"
-import { type SandboxedJob, UnrecoverableError } from "bullmq"
+import type { SandboxedJob } from "bullmq"
 import { CorruptObject } from "../../errors.ts"
 import { makePathDigester, type PathDigester } from "../../key/path-digest.ts"
 import type { NodeContext, ProgressEvent } from "../../node.ts"
@@ -66,6 +66,9 @@ const refusal = (l: Local, data: NodeJobData): string | undefined => {
 
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))
 
+/** BullMQ's UnrecoverableError, which it recognises by name: importing bullmq here costs ~0.3 s per job process. */
+const unrecoverable = (message: string): Error => Object.assign(new Error(message), { name: "UnrecoverableError" })
+
 export default async (job: SandboxedJob<NodeJobData, NodeJobResult>): Promise<NodeJobResult> => {
   const data = job.data
   const l = await local()
@@ -116,8 +119,8 @@ export default async (job: SandboxedJob<NodeJobData, NodeJobResult>): Promise<No
     })
     return { cached: r.cached, seconds: r.seconds, worker: config.name, backend: runtime === null ? null : (runtime as RuntimeInfo).backend }
   } catch (e) {
-    if (e instanceof NodeBodyFailed) throw new UnrecoverableError(nodeFailedReason(e.seconds, e.message || "failed without a message"))
-    if (e instanceof CorruptInput) throw new UnrecoverableError(corruptInputReason(e.port, e.digest, e.message))
+    if (e instanceof NodeBodyFailed) throw unrecoverable(nodeFailedReason(e.seconds, e.message || "failed without a message"))
+    if (e instanceof CorruptInput) throw unrecoverable(corruptInputReason(e.port, e.digest, e.message))
     throw e
   } finally {
     l.paths.flush()

@@ -56,8 +56,12 @@ interface Waiter {
   poke: () => void
 }
 
+/** A Redis call that did not answer this time (the caller polls again). */
+const SILENT: unique symbol = Symbol("silent")
 const WAITING = new Set(["waiting", "delayed", "prioritized", "waiting-children"])
 const MAX_RESUBMITS = 3
+/** ioredis' messages for a connection that is down (as opposed to an error Redis answered with). */
+const CONNECTION_ERROR = /connect|connection|ECONN|EPIPE|ETIMEDOUT|max retries|writeable/i
 
 export const openSubmitter = async (o: SubmitterOptions): Promise<Submitter> => {
   const timeoutMs = o.timeoutMs ?? 30_000
@@ -112,13 +116,20 @@ export const openSubmitter = async (o: SubmitterOptions): Promise<Submitter> => 
     for (const ev of ["completed", "failed", "removed"] as const) qe.on(ev, ({ jobId }: { jobId: string }) => (seen(), each(jobId, (w) => w.poke())))
   }
 
-  /** One Redis call: bounded, and failing the node once Redis has been silent for `timeoutMs`. */
+  /**
+   * One Redis call, bounded: SILENT when Redis did not answer (the caller polls again), a clear
+   * error once it has been silent for `timeoutMs`. An error Redis did answer with is rethrown.
+   */
   const ask = async <A>(what: string, call: () => Promise<A>): Promise<A | typeof SILENT> => {
     try {
       const a = await bounded(call(), Math.max(500, Math.min(5000, timeoutMs / 3)), what)
       seen()
       return a
     } catch (e) {
+      if (!(e instanceof RedisUnavailable) && !CONNECTION_ERROR.test(e instanceof Error ? e.message : String(e))) {
+        seen()
+        throw e
+      }
       const silent = Date.now() - health.lastContact
       if (silent > timeoutMs)
         throw new RedisUnavailable(
@@ -129,7 +140,7 @@ export const openSubmitter = async (o: SubmitterOptions): Promise<Submitter> => 
   }
 
   const add = async (q: Queue, r: RemoteRequest): Promise<void> => {
-    const data: NodeJobData & { readonly submission: string } = { format: 1, spec: r.spec, params: r.node.params, submitter: processTag(), submission }
+    const data: NodeJobData = { format: 1, spec: r.spec, params: r.node.params, submitter: processTag(), submission }
     await q.add(r.spec.components.kind, data, jobOptions(r.spec.key, retry))
   }
 
@@ -142,12 +153,13 @@ export const openSubmitter = async (o: SubmitterOptions): Promise<Submitter> => 
       const state = await ask("job state", () => existing.getState())
       if (state === SILENT) return SILENT
       // An old outcome (the store lacks the key, or the run forces it): a new submission retries.
-      if (state === "completed" || state === "failed") await ask("removing a finished job", () => existing.remove())
+      // (It may have been removed or retried meanwhile: the add below then attaches or recreates.)
+      if (state === "completed" || state === "failed") await ask("removing a finished job", () => existing.remove().catch(() => undefined))
       else return true
     }
     if ((await ask("adding the job", () => add(q, r))) === SILENT) return SILENT
     const job = await ask("reading the job back", () => q.getJob(key))
-    return job !== SILENT && job !== undefined && (job.data as { submission?: string }).submission !== submission
+    return job !== SILENT && job !== undefined && (job.data as NodeJobData).submission !== submission
   }
 
   /** The completed job's outcome, confirmed by the manifest in this process's store. */
@@ -204,7 +216,7 @@ export const openSubmitter = async (o: SubmitterOptions): Promise<Submitter> => 
           if ((await ask("adding the job", () => add(q, r))) !== SILENT) attached = false
         } else if (state !== SILENT && WAITING.has(state) && r.stopping() !== null) {
           // Not started yet: withdraw it (anyone else waiting for it resubmits).
-          await ask("withdrawing the job", () => q.remove(key))
+          await ask("withdrawing the job", () => q.remove(key).catch(() => 0)) // taken by a worker meanwhile: it runs on
           throw new NotStarted(r.stopping() as string)
         } else if (state === "active") {
           if (w.started === null) {
@@ -230,6 +242,3 @@ export const openSubmitter = async (o: SubmitterOptions): Promise<Submitter> => 
 
   return { compute, backend: () => health.backend, idleWarning, close }
 }
-
-/** A Redis call that did not answer this time (the caller polls again). */
-const SILENT: unique symbol = Symbol("silent")

@@ -34,10 +34,7 @@ export interface RunningWorker {
   readonly close: (force: boolean) => Promise<void>
 }
 
-const PROCESSOR = fileURLToPath(new URL("./processor.ts", import.meta.url))
-
-/** tsx's ESM loader, so the sandboxed children can import the TypeScript processor and node files. */
-const tsxLoader = (): string => import.meta.resolve("tsx")
+const PROCESSOR = fileURLToPath(new URL("./processor-entry.mjs", import.meta.url))
 
 const describe = (job: Job<NodeJobData>): string => `${job.data.spec.components.kind} ${job.data.spec.key.slice(0, 12)} (${job.data.spec.computedBy.pipeline}#${job.data.spec.computedBy.node})`
 
@@ -53,7 +50,7 @@ export const startWorker = async (o: WorkerOptions): Promise<RunningWorker> => {
       lockDuration: o.lockDurationMs,
       stalledInterval: o.lockDurationMs,
       maxStalledCount: o.maxStalledCount,
-      workerForkOptions: { execArgv: ["--import", tsxLoader()], cwd: o.config.root, env: { ...process.env, [WORKER_CONFIG_ENV]: JSON.stringify(o.config) } },
+      workerForkOptions: { cwd: o.config.root, env: { ...process.env, [WORKER_CONFIG_ENV]: JSON.stringify(o.config) } },
     })
     w.on("active", (job) => {
       running.set(job.data.spec.key, lane)
