@@ -4,7 +4,7 @@ import { cpus } from "node:os"
 import type { Store } from "../store/store.ts"
 import type { Submitter } from "../exec/bullmq/submitter.ts"
 import { flag, intFlag, str, UsageError, type Values } from "./args.ts"
-import { openProject, resolveDirs } from "./context.ts"
+import { resolveDirs } from "./context.ts"
 import { dirFlags, type Io } from "./run.ts"
 
 const redisOf = (v: Values, io: Io): string => {
@@ -44,7 +44,9 @@ export const openRemote = async (v: Values, io: Io, store: Store): Promise<Submi
 export const workerCommand = async (v: Values, _: string[], io: Io): Promise<number> => {
   const redis = await checked(redisOf(v, io))
   const dirs = resolveDirs(dirFlags(v), undefined, io.env, io.cwd)
-  const project = await openProject(dirs, io.env) // fails early on a broken node file
+  // The node registry is loaded by each job process, not here: importing every node module (tfjs)
+  // in this process would only slow its start.
+  const { openStore } = await import("../store/store.ts")
   const { processTag } = await import("../exec/bullmq/job.ts")
   const { startWorker } = await import("../exec/bullmq/worker.ts")
   const lockDurationMs = secondsFlag(v, "lock-duration", 30)
@@ -60,7 +62,7 @@ export const workerCommand = async (v: Values, _: string[], io: Io): Promise<num
       lockStaleMs: Math.max(60_000, 4 * lockDurationMs),
       backend: str(v, "backend"),
     },
-    store: project.store,
+    store: openStore(dirs.cache),
     lockDurationMs,
     maxStalledCount: 2,
     log: (line) => io.err(`${line}\n`),

@@ -2,17 +2,91 @@
 // worker` processes in a scratch project (test/engine/helpers.ts), and a store integrity check.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { createConnection, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { basename, join } from "node:path"
+import type { RunRecord } from "../../src/exec/record.ts"
 import { isTmpName } from "../../src/store/atomic.ts"
 import { openStore } from "../../src/store/store.ts"
-import type { Project } from "../engine/helpers.ts"
+import { makeProject, type Project } from "../engine/helpers.ts"
 
 interface Teardown {
   teardown: (fn: () => void | Promise<void>) => void
 }
+
+// Fixture pipelines of the distributed tests (kinds from test/engine/fixtures/project/nodes).
+const SWEEP = `name: sweep
+description: 13 nodes, 12 of them independent (6 light, 6 heavy)
+nodes:
+  src: { kind: source, params: { n: 4 } }
+sweeps:
+  light:
+    over: { by: [1, 2, 3, 4, 5, 6] }
+    nodes:
+      "scale-\${by}": { kind: scale, params: { by: "\${by}" }, inputs: { x: src.values } }
+  heavy:
+    over: { ms: [20, 21, 22, 23, 24, 25] }
+    nodes:
+      "slow-\${ms}": { kind: slow, params: { ms: "\${ms}", steps: 2 }, inputs: { x: src.values } }
+`
+const shared = (extra: string) => `name: share
+nodes:
+  src: { kind: source, params: { n: 5 } }
+  shared: { kind: slow, params: { ms: 100, steps: 15 }, inputs: { x: src.values } }
+${extra}`
+export const PIPELINES: Record<string, string> = {
+  "sweep.yaml": SWEEP,
+  "share-a.yaml": shared("  a: { kind: round, inputs: { x: shared.y } }\n"),
+  "share-b.yaml": shared("  b: { kind: scale, params: { by: 3 }, inputs: { x: shared.y } }\n"),
+  "failing.yaml": "name: failing\nnodes:\n  src: { kind: source, params: { n: 6 } }\n  bad: { kind: fail, inputs: { x: src.values } }\n",
+  "refuse.yaml": "name: refuse\nnodes:\n  src: { kind: source, params: { n: 7 } }\n  sc: { kind: scale, params: { by: 9 }, inputs: { x: src.values } }\n",
+  "kill.yaml": `name: kill
+nodes:
+  src: { kind: source, params: { n: 8 } }
+  long: { kind: slow, params: { ms: 100, steps: 40 }, inputs: { x: src.values } }
+  side: { kind: scale, params: { by: 5 }, inputs: { x: src.values } }
+`,
+  "ctrlc.yaml": `name: ctrlc
+nodes:
+  src: { kind: source, params: { n: 11 } }
+sweeps:
+  s:
+    over: { ms: [50, 51, 52, 53, 54, 55, 56, 57] }
+    nodes:
+      "slow-\${ms}": { kind: slow, params: { ms: "\${ms}", steps: 20 }, inputs: { x: src.values } }
+`,
+  "restart.yaml": `name: restart
+nodes:
+  src: { kind: source, params: { n: 9 } }
+sweeps:
+  s:
+    over: { ms: [100, 101, 102, 103, 104, 105] }
+    nodes:
+      "slow-\${ms}": { kind: slow, params: { ms: "\${ms}", steps: 10 }, inputs: { x: src.values } }
+`,
+  "gone.yaml": `name: gone
+nodes:
+  src: { kind: source, params: { n: 10 } }
+  s1: { kind: slow, params: { ms: 100, steps: 20 }, inputs: { x: src.values } }
+  s2: { kind: slow, params: { ms: 10, steps: 2 }, inputs: { x: s1.y } }
+`,
+}
+
+export const withPipelines = (p: Project): Project => {
+  for (const [f, text] of Object.entries(PIPELINES)) writeFileSync(join(p.dir, "pipelines", f), text)
+  return p
+}
+
+export const outputsOf = (r: RunRecord) => Object.fromEntries(r.nodes.map((n) => [n.id, n.outputs]))
+export const keyOf = (r: RunRecord, id: string): string => r.nodes.find((n) => n.id === id)?.key ?? "?"
+
+/** Parsed --json event lines of a submitter. */
+export const events = (stdout: string): Record<string, unknown>[] =>
+  stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
 
 /** Path of redis-server, or undefined when it is not installed. */
 export const redisServerPath = (): string | undefined => {
@@ -56,6 +130,24 @@ export const redisCommand = (port: number, ...args: readonly string[]): Promise<
 
 const ping = async (port: number): Promise<boolean> => (await redisCommand(port, "PING")) === "+PONG"
 
+// Processes this test file started. A test that times out is ended by tap (IPC, then SIGALRM, then
+// SIGKILL) without its teardowns, so they are also killed on exit and on SIGALRM: a stray
+// redis-server or worker would otherwise outlive the run.
+const started = new Set<ChildProcess>()
+const killStarted = (): void => {
+  for (const c of started) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL")
+}
+process.on("exit", killStarted)
+process.once("SIGALRM", () => {
+  killStarted()
+  process.exit(1)
+})
+const track = (c: ChildProcess): ChildProcess => {
+  started.add(c)
+  c.once("exit", () => started.delete(c))
+  return c
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 export const until = async (what: string, ok: () => boolean | Promise<boolean>, ms: number): Promise<void> => {
@@ -79,7 +171,7 @@ export const startRedis = async (t: Teardown, bin: string): Promise<Redis> => {
   const port = await freePort()
   let child: ChildProcess | undefined
   const up = async (): Promise<void> => {
-    child = spawn(bin, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], { stdio: "ignore" })
+    child = track(spawn(bin, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir], { stdio: "ignore" }))
     await until("redis-server", () => ping(port), 10_000)
   }
   const stop = async (): Promise<void> => {
@@ -115,7 +207,7 @@ export interface Worker {
 
 /** Starts `pipe worker` in the project and waits until it is connected. */
 export const startWorker = async (t: Teardown, project: Project, args: readonly string[], name: string): Promise<Worker> => {
-  const { child } = project.spawnPipe(["worker", "--name", name, ...args])
+  const child = track(project.spawnPipe(["worker", "--name", name, ...args]).child)
   let out = ""
   child.stdout?.on("data", (d: Buffer) => (out += d.toString()))
   child.stderr?.on("data", (d: Buffer) => (out += d.toString()))
@@ -148,4 +240,37 @@ export const storeProblems = (cacheDir: string): string[] => {
 export const leftoverLocks = (cacheDir: string): string[] => {
   const locks = join(cacheDir, "locks")
   return existsSync(locks) ? readdirSync(locks) : []
+}
+
+export interface Cluster {
+  readonly redis: Redis
+  /** The scratch project every worker and submitter runs in. */
+  readonly p: Project
+  readonly cache: string
+  readonly workers: readonly Worker[]
+  /** `pipe run` flags selecting the BullMQ executor on this Redis. */
+  readonly bull: readonly string[]
+  /** Lines in which some worker says it computed `kind` `key`. */
+  readonly computedLines: (kind: string, key: string) => number
+}
+
+/**
+ * redis-server, a scratch project with the fixture pipelines and three workers (w1..w3) with short
+ * job locks (a killed worker's job is requeued within seconds); then `suite`. Without
+ * redis-server the file is skipped, except in CI where that is a failure.
+ */
+export const withCluster = async (t: Teardown & { fail: (m: string) => void; plan: (n: number, why: string) => void }, suite: (c: Cluster) => Promise<void>): Promise<void> => {
+  const bin = redisServerPath()
+  if (bin === undefined) {
+    if (process.env.CI || process.env.PIPE_REQUIRE_REDIS) t.fail("redis-server is missing; .ci/run installs it (apt-get install redis-server)")
+    else t.plan(0, "redis-server not installed (apt-get install redis-server): skipping the BullMQ tests")
+    return
+  }
+  const redis = await startRedis(t, bin)
+  const p = withPipelines(makeProject(t))
+  const args = ["--redis", redis.url, "--lock-duration", "3", "--concurrency", "1"]
+  const workers = await Promise.all(["w1", "w2", "w3"].map((name) => startWorker(t, p, args, name)))
+  const computedLines = (kind: string, key: string): number =>
+    workers.map((w) => w.log().split("\n").filter((l) => l.startsWith(`✓ ${kind} ${key.slice(0, 12)}`)).length).reduce((a, b) => a + b, 0)
+  await suite({ redis, p, cache: join(p.dir, "cache"), workers, bull: ["--executor", "bullmq", "--redis", redis.url], computedLines })
 }

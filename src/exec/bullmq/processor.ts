@@ -38,10 +38,9 @@ const local = (): Promise<Local> =>
     paths: makePathDigester(config.cache),
   }))())
 
-// SIGTERM (worker shutdown): a running node stops at its next interrupt check; the job is retried elsewhere.
-process.on("SIGTERM", () => void (state.stopping = true))
-// The worker process died (e.g. SIGKILL): stop too. Writes are atomic, so nothing partial is visible.
-process.on("disconnect", () => process.exit(1))
+// SIGTERM or SIGINT (sent to this process itself): a running node stops at its next interrupt
+// check, and the job is retried elsewhere rather than failed.
+for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => void (state.stopping = true))
 
 /** Why this checkout cannot compute the job, or undefined when it can. */
 const refusal = (l: Local, data: NodeJobData): string | undefined => {
@@ -86,6 +85,8 @@ export default async (job: SandboxedJob<NodeJobData, NodeJobResult>): Promise<No
     send({ t: "progress", e })
   }
   let runtime: RuntimeInfo | null = null
+  // The native addon counts SIGINT in C (a loop that never yields still sees it).
+  const stopping = (): boolean => state.stopping || (runtime?.interruptRequested?.() ?? false)
   try {
     const r = await computeLocked(data.spec, {
       store: l.store,
@@ -104,7 +105,7 @@ export default async (job: SandboxedJob<NodeJobData, NodeJobResult>): Promise<No
           nodeId: data.spec.computedBy.node,
           progress,
           log: (m) => send({ t: "log", m }),
-          interrupted: () => state.stopping || (runtime?.interruptRequested?.() ?? false),
+          interrupted: stopping,
         }
         send({ t: "start", worker: config.name })
         const t0 = performance.now()
@@ -112,7 +113,7 @@ export default async (job: SandboxedJob<NodeJobData, NodeJobResult>): Promise<No
         const seconds = (performance.now() - t0) / 1000
         if (Exit.isSuccess(exit)) return { values: exit.value as Record<string, unknown>, seconds }
         const e = Cause.squash(exit.cause)
-        if (state.stopping) throw new Error(`worker ${config.name} is stopping (${messageOf(e)})`)
+        if (stopping()) throw new Error(`worker ${config.name} is stopping (${messageOf(e)})`)
         throw new NodeBodyFailed(messageOf(e), seconds)
       },
       backend: () => runtime?.backend ?? null,

@@ -50,7 +50,9 @@ export const startWorker = async (o: WorkerOptions): Promise<RunningWorker> => {
       lockDuration: o.lockDurationMs,
       stalledInterval: o.lockDurationMs,
       maxStalledCount: o.maxStalledCount,
-      workerForkOptions: { cwd: o.config.root, env: { ...process.env, [WORKER_CONFIG_ENV]: JSON.stringify(o.config) } },
+      // Own process group: a Ctrl-C in the worker's terminal reaches this process only, which lets
+      // running jobs finish; the children exit when this process goes (processor-entry.mjs).
+      workerForkOptions: { cwd: o.config.root, detached: true, env: { ...process.env, [WORKER_CONFIG_ENV]: JSON.stringify(o.config) } },
     })
     w.on("active", (job) => {
       running.set(job.data.spec.key, lane)
