@@ -84,9 +84,9 @@ export default async (job: SandboxedJob<NodeJobData, NodeJobResult>): Promise<No
     lastPhase = e.phase
     send({ t: "progress", e })
   }
-  let runtime: RuntimeInfo | null = null
+  const rt = { info: null as RuntimeInfo | null }
   // The native addon counts SIGINT in C (a loop that never yields still sees it).
-  const stopping = (): boolean => state.stopping || (runtime?.interruptRequested?.() ?? false)
+  const stopping = (): boolean => state.stopping || (rt.info?.interruptRequested?.() ?? false)
   try {
     const r = await computeLocked(data.spec, {
       store: l.store,
@@ -100,7 +100,7 @@ export default async (job: SandboxedJob<NodeJobData, NodeJobResult>): Promise<No
         }
       },
       run: async (def, inputs) => {
-        runtime = await (state.runtime ??= loadRuntime(config.nodes, config.backend))
+        rt.info = await (state.runtime ??= loadRuntime(config.nodes, config.backend))
         const ctx: NodeContext = {
           nodeId: data.spec.computedBy.node,
           progress,
@@ -116,9 +116,9 @@ export default async (job: SandboxedJob<NodeJobData, NodeJobResult>): Promise<No
         if (stopping()) throw new Error(`worker ${config.name} is stopping (${messageOf(e)})`)
         throw new NodeBodyFailed(messageOf(e), seconds)
       },
-      backend: () => runtime?.backend ?? null,
+      backend: () => rt.info?.backend ?? null,
     })
-    return { cached: r.cached, seconds: r.seconds, worker: config.name, backend: runtime === null ? null : (runtime as RuntimeInfo).backend }
+    return { cached: r.cached, seconds: r.seconds, worker: config.name, backend: rt.info?.backend ?? null }
   } catch (e) {
     if (e instanceof NodeBodyFailed) throw unrecoverable(nodeFailedReason(e.seconds, e.message || "failed without a message"))
     if (e instanceof CorruptInput) throw unrecoverable(corruptInputReason(e.port, e.digest, e.message))

@@ -162,7 +162,6 @@ export const openSubmitter = async (o: SubmitterOptions): Promise<Submitter> => 
     return job !== SILENT && job !== undefined && (job.data as NodeJobData).submission !== submission
   }
 
-  /** The completed job's outcome, confirmed by the manifest in this process's store. */
   /** A stored result; `cached` when someone else's job or process computed it. */
   const stored = (m: Manifest, cached: boolean): ComputeResult => {
     if (!cached) health.backend ??= m.backend
