@@ -36,6 +36,15 @@ const SELECTOR_HELP = `  --force ID         recompute ID even if cached (repeata
   --until ID         stop after ID (run only ID and its ancestors)
   --only ID          run only ID (repeatable); its inputs must be cached`
 
+const redisOptions: Options = { redis: { type: "string" }, queue: { type: "string" } }
+const executorOptions: Options = { executor: { type: "string" }, ...redisOptions, "redis-timeout": { type: "string" } }
+const REDIS_HELP = `  --redis URL        Redis of the BullMQ queues (or $PIPE_REDIS), e.g. redis://127.0.0.1:6379
+  --queue NAME       queue name prefix (default pipe: queues pipe-light and pipe-heavy)`
+const EXECUTOR_HELP = `  --executor E       local (default: this process) or bullmq (nodes run on \`pipe worker\`s;
+                     --jobs is then theirs to decide: see pipe worker --help)
+${REDIS_HELP}
+  --redis-timeout S  with bullmq: fail waiting nodes after S seconds without Redis (default 30)`
+
 export interface Command {
   readonly usage: string
   readonly summary: string
@@ -50,9 +59,9 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   run: {
     usage: "pipe run FILE [options]",
     summary: "run a pipeline, computing only what is not cached",
-    options: { ...dirs, ...overrides, ...selectors, jobs: { type: "string", short: "j" }, json: { type: "boolean" }, backend: { type: "string" } },
+    options: { ...dirs, ...overrides, ...selectors, jobs: { type: "string", short: "j" }, json: { type: "boolean" }, backend: { type: "string" }, ...executorOptions },
     positionals: 1,
-    help: `${OVERRIDE_HELP}\n${SELECTOR_HELP}\n  --jobs N           nodes in parallel (default 2; heavy nodes always one at a time)\n  --backend NAME     tensor backend passed to nodes/_runtime.ts (never part of a key)\n  --json             machine-readable event lines instead of progress bars\n${DIR_HELP}`,
+    help: `${OVERRIDE_HELP}\n${SELECTOR_HELP}\n  --jobs N           nodes in parallel (default 2; heavy nodes always one at a time)\n  --backend NAME     tensor backend passed to nodes/_runtime.ts (never part of a key)\n  --json             machine-readable event lines instead of progress bars\n${EXECUTOR_HELP}\n${DIR_HELP}`,
   },
   plan: {
     usage: "pipe plan FILE [options]",
@@ -131,6 +140,27 @@ ${OVERRIDE_HELP}\n${DIR_HELP}`,
   --columns A,B      exactly these scalars
 RUN is a run id, a unique prefix of one, "last", or a run directory.
 ${DIR_HELP}`,
+  },
+  worker: {
+    usage: "pipe worker --redis URL [--concurrency N] [--cache DIR]",
+    summary: "compute nodes of `pipe run --executor bullmq` submissions (until Ctrl-C)",
+    options: { ...dirs, ...redisOptions, concurrency: { type: "string" }, name: { type: "string" }, "lock-duration": { type: "string" }, backend: { type: "string" } },
+    positionals: 0,
+    help: `${REDIS_HELP}
+  --concurrency N    light nodes at once (default 2; heavy nodes always one at a time)
+  --name NAME        shown by pipe workers and in run logs (default host:pid)
+  --lock-duration S  BullMQ job lock; a killed worker's jobs are retried elsewhere
+                     within about twice this (default 30)
+  --backend NAME     tensor backend passed to nodes/_runtime.ts
+Run it from the same project checkout as the submitters, with --cache on the shared store.
+${DIR_HELP}`,
+  },
+  workers: {
+    usage: "pipe workers --redis URL [--json]",
+    summary: "connected workers, what each runs, and queue depth",
+    options: { ...dirs, ...redisOptions, json: { type: "boolean" } },
+    positionals: 0,
+    help: `${REDIS_HELP}\n  --json             print the status as one JSON object`,
   },
   schema: {
     usage: "pipe schema [--out FILE] [--check]",

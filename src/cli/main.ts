@@ -46,6 +46,8 @@ const HANDLERS: Readonly<Record<string, () => Promise<Handler>>> = {
   report: async () => (await import("./report.ts")).reportCommand,
   compare: async () => (await import("./report.ts")).compareCommand,
   schema: async () => schemaCommand,
+  worker: async () => (await import("./distributed.ts")).workerCommand,
+  workers: async () => (await import("./distributed.ts")).workersCommand,
 }
 
 export const main = async (argv: readonly string[], io: Io): Promise<number> => {

@@ -1,9 +1,8 @@
 // `pipe run` and `pipe plan`.
-import { existsSync } from "node:fs"
 import { join, relative } from "node:path"
-import { pathToFileURL } from "node:url"
 import * as Effect from "effect/Effect"
-import { execute, type RuntimeInfo } from "../exec/executor.ts"
+import { execute } from "../exec/executor.ts"
+import { loadRuntime } from "../exec/runtime.ts"
 import { planPipeline, select, type Selectors } from "../exec/plan.ts"
 import { jsonReporter, plainReporter, type Reporter, ttyReporter } from "../exec/progress.ts"
 import { newRunId, onRunFinished, type RunRecord, statusCounts, writeRunRecord } from "../exec/record.ts"
@@ -54,14 +53,6 @@ export const planCommand = async (v: Values, [file]: string[], io: Io): Promise<
   return 0
 }
 
-const loadRuntime = async (nodesDir: string, backend: string | undefined): Promise<RuntimeInfo | null> => {
-  const file = join(nodesDir, "_runtime.ts")
-  if (!existsSync(file)) return null
-  const mod = (await import(pathToFileURL(file).href)) as { prepare?: (o: { backend?: string }) => Promise<RuntimeInfo> }
-  if (typeof mod.prepare !== "function") return null
-  return mod.prepare(backend !== undefined ? { backend } : {})
-}
-
 const summary = (r: RunRecord, runDir: string, cwd: string): string => {
   const w = Math.max(4, ...r.nodes.map((n) => n.id.length))
   const k = Math.max(4, ...r.nodes.map((n) => n.kind.length))
@@ -84,6 +75,9 @@ export const runCommand = async (v: Values, [file]: string[], io: Io): Promise<n
   const selection = select(p, selectorsOf(v))
   planPipeline(p, project.store, project.paths, selection) // fails early on impossible --only/--until
   const reporter: Reporter = json ? jsonReporter(io.out) : io.isTTY ? ttyReporter(io.err, io.columns) : plainReporter(io.err)
+  const remote = await (await import("./distributed.ts")).openRemote(v, io, project.store)
+  const idle = await remote?.idleWarning()
+  if (idle !== undefined) reporter.info(`warning: ${idle}`)
   const runId = newRunId(started, process.pid)
   const runDir = join(project.dirs.runs, runId)
   const flags = { interrupted: false }
@@ -105,8 +99,9 @@ export const runCommand = async (v: Values, [file]: string[], io: Io): Promise<n
       runDir,
       interrupted: () => flags.interrupted,
       prepareRuntime: () => loadRuntime(project.dirs.nodes, backend),
+      ...(remote !== undefined ? { remote } : {}),
     }),
-  )
+  ).finally(() => remote?.close())
   removeHandler()
   reporter.close()
   project.paths.flush()
@@ -117,7 +112,7 @@ export const runCommand = async (v: Values, [file]: string[], io: Io): Promise<n
     name: p.name,
     profile: p.profile,
     sets: p.sets,
-    backend: result.runtime?.backend ?? null,
+    backend: result.runtime?.backend ?? remote?.backend() ?? null,
     notes: result.runtime?.notes ?? [],
     started: started.toISOString(),
     seconds: (performance.now() - t0) / 1000,

@@ -11,17 +11,14 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Semaphore from "effect/Semaphore"
-import type { Table } from "apache-arrow"
-import type { ArtifactType } from "../artifact.ts"
-import type { FileArtifact } from "../artifacts/types.ts"
-import { type AnyNode, type NodeContext, portOf } from "../node.ts"
+import type { AnyNode, NodeContext } from "../node.ts"
 import { CorruptObject, formatPos } from "../errors.ts"
 import { cacheKey, type KeyComponents } from "../key/key.ts"
 import type { PathDigester } from "../key/path-digest.ts"
 import type { Registry } from "../registry/registry.ts"
-import type { Manifest, OutputRecord, Store } from "../store/store.ts"
-import { tryLock, unlock } from "../store/lock.ts"
-import type { Pipeline, PipelineNode } from "../pipeline/load.ts"
+import type { Manifest, Store } from "../store/store.ts"
+import type { InputRef, Pipeline, PipelineNode } from "../pipeline/load.ts"
+import { type ComputeResult, type ComputeSpec, computeLocked, CorruptInput, type Digests, digestsOf, NodeBodyFailed, NotStarted } from "./compute.ts"
 import { componentsOf, type Selection } from "./plan.ts"
 import type { NodeStatus, Reporter } from "./progress.ts"
 import type { NodeRecord } from "./record.ts"
@@ -51,6 +48,28 @@ export interface ExecuteOptions {
   readonly prepareRuntime: () => Promise<RuntimeInfo | null>
   /** Lock staleness for locks we cannot check by pid. */
   readonly lockStaleMs?: number
+  /** Where nodes are computed when not here (`pipe run --executor bullmq`); omitted: in this process. */
+  readonly remote?: RemoteExecutor
+}
+
+/** One node handed to a remote executor; it reports start, progress and logs through `reporter`. */
+export interface RemoteRequest {
+  readonly node: PipelineNode
+  readonly spec: ComputeSpec
+  readonly heavy: boolean
+  readonly reporter: Reporter
+  readonly interrupted: () => boolean
+  /** Why the run is stopping (a not yet started job is withdrawn), or null. */
+  readonly stopping: () => string | null
+}
+
+/**
+ * Computes nodes elsewhere and resolves once their outputs are in the shared store. Rejects with
+ * NodeBodyFailed (the node's own error), NotStarted (withdrawn while stopping), CorruptInput (an
+ * input object failed its hash there) or any Error (e.g. lost connection) with a clear message.
+ */
+export interface RemoteExecutor {
+  readonly compute: (r: RemoteRequest) => Promise<ComputeResult>
 }
 
 export interface ExecuteResult {
@@ -59,31 +78,12 @@ export interface ExecuteResult {
   readonly status: "ok" | "failed" | "interrupted"
 }
 
-type Digests = Readonly<Record<string, string>>
-
-const FILE_TYPE = "file"
-
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))
-
-/** The node body failed (after `seconds` of running); `message` is the node's own reason. */
-class NodeBodyFailed extends Error {
-  constructor(message: string, readonly seconds: number) {
-    super(message)
-  }
-}
-
-/** The node never started: the run was stopping (Ctrl-C or a failure) when its turn came. */
-class NotStarted extends Error {}
 
 const causeMessage = (cause: Cause.Cause<unknown>): string => {
   const e = Cause.squash(cause)
   return e instanceof Error ? e.message : String(e)
 }
-
-const digestsOf = (m: Manifest): Digests => Object.fromEntries(Object.entries(m.outputs).map(([k, o]) => [k, o.digest]))
-
-const isFileArtifact = (v: unknown): v is FileArtifact =>
-  typeof v === "object" && v !== null && "bytes" in v && "name" in v && (v as FileArtifact).bytes instanceof Uint8Array
 
 export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
   Effect.gen(function* () {
@@ -98,8 +98,6 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
     const state = { failed: false, runtime: null as RuntimeInfo | null, runtimePromise: null as Promise<RuntimeInfo | null> | null }
     const interrupted = (): boolean => o.interrupted() || (state.runtime?.interruptRequested?.() ?? false)
     const stopping = (): boolean => state.failed || interrupted()
-    // apache-arrow is only needed to decode inputs and encode outputs: a fully cached run skips it.
-    const arrowModule = (): Promise<typeof import("apache-arrow")> => import("apache-arrow")
 
     const prepare = (): Promise<RuntimeInfo | null> => {
       state.runtimePromise ??= o.prepareRuntime().then((r) => {
@@ -116,30 +114,27 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
     /** Keys being computed by this run, with the node computing each (two nodes may share a key). */
     const inFlight = new Map<string, string>()
 
-    /** Decoded input values, recovering corrupt or missing upstream objects by recomputing them. */
-    const loadInputs = async (node: PipelineNode, def: AnyNode): Promise<Record<string, unknown>> => {
-      const arrow = await arrowModule()
-      const values: Record<string, unknown> = {}
-      for (const [port, ref] of Object.entries(node.inputs)) {
-        const spec = def.inputs[port]
-        if (spec === undefined) continue
-        const type = portOf(spec).type
-        let digest = (current.get(ref.node) ?? {})[ref.port] as string
-        let bytes: Uint8Array
+    /** Recomputes the producer of a corrupt input object; it must reproduce the same bytes. */
+    const recoverInput = async (ref: InputRef, digest: string): Promise<void> => {
+      const fresh = await recover(ref.node)
+      if (fresh[ref.port] !== digest)
+        throw new Error(`${ref.node} was recomputed after corruption but produced different bytes (is it deterministic?); run again`)
+    }
+
+    /** Input bytes, recovering corrupt or missing upstream objects by recomputing them. */
+    const readInput =
+      (node: PipelineNode) =>
+      async (port: string, digest: string): Promise<Uint8Array> => {
+        const ref = node.inputs[port] as InputRef
         try {
-          bytes = store.readObject(digest)
+          return store.readObject(digest)
         } catch (e) {
           if (!(e instanceof CorruptObject)) throw e
           o.reporter.info(`corrupt cache object for ${ref.node}.${ref.port}: ${e.reason}`)
-          const fresh = await recover(ref.node)
-          if (fresh[ref.port] !== digest)
-            throw new Error(`${ref.node} was recomputed after corruption but produced different bytes (is it deterministic?); run again`)
-          bytes = store.readObject(digest)
+          await recoverInput(ref, digest)
+          return store.readObject(digest)
         }
-        values[port] = type.decode(arrow.tableFromIPC(bytes) as Table)
       }
-      return values
-    }
 
     /** Recomputes a node whose stored output turned out corrupt (once per run per node). */
     const recover = (id: string): Promise<Digests> => {
@@ -150,7 +145,7 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
         const components = componentsOf(node, (u) => current.get(u), o.paths) as KeyComponents
         const key = cacheKey(components)
         store.deleteManifest(key)
-        const r = await computeLocked(node, key, components, true)
+        const r = await computeAny(node, key, components, true)
         const prev = records.get(id)
         if (prev !== undefined) records.set(id, { ...prev, status: "ran", seconds: prev.seconds + r.seconds })
         current.set(id, r.digests)
@@ -160,91 +155,85 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
       return promise
     }
 
-    /** Runs the node body and stores its outputs; caller holds the key lock. */
-    const compute = async (node: PipelineNode, key: string, components: KeyComponents): Promise<{ digests: Digests; seconds: number }> => {
-      const def = await o.registry.load(node.kind)
-      const inputs = await loadInputs(node, def)
-      const body = Effect.gen(function* () {
-        // Waiting for a permit can outlast a Ctrl-C or a failure elsewhere: then do not start.
-        if (stopping()) return { started: false as const }
-        yield* Effect.promise(prepare)
-        const ctx: NodeContext = {
-          nodeId: node.id,
-          progress: (e) => o.reporter.progress(node.id, e),
-          log: (m) => o.reporter.log(node.id, m),
-          interrupted,
-        }
-        const t0 = performance.now()
-        o.reporter.start(node.id, node.kind)
-        const exit = yield* Effect.exit(Effect.suspend(() => def.run(inputs as never, node.params as never, ctx)))
-        return { started: true as const, exit, seconds: (performance.now() - t0) / 1000 }
-      })
-      const guarded = def.heavy ? heavy.withPermits(1)(jobs.withPermits(1)(body)) : jobs.withPermits(1)(body)
-      const ran = await Effect.runPromise(guarded)
-      if (!ran.started) throw new NotStarted(stopReason())
-      const { exit, seconds } = ran
-      if (Exit.isFailure(exit)) throw new NodeBodyFailed(causeMessage(exit.cause), seconds)
-      const values = exit.value as Record<string, unknown>
-      const arrow = await arrowModule()
-      const outputs: Record<string, OutputRecord> = {}
-      for (const [port, type] of Object.entries(def.outputs) as [string, ArtifactType<unknown>][]) {
-        const value = values[port]
-        if (value === undefined) throw new Error(`did not produce output "${port}"`)
-        const bytes = arrow.tableToIPC(type.encode(value), "file")
-        const digest = store.writeObject(bytes)
-        const file =
-          type.name === FILE_TYPE && isFileArtifact(value)
-            ? { name: value.name, mediaType: value.mediaType, sha256: store.writeBlob(value.bytes), bytes: value.bytes.byteLength }
-            : undefined
-        outputs[port] = { digest, type: type.name, bytes: bytes.byteLength, ...(file ? { file } : {}) }
+    /** Runs the node body here, under the run's permits; the caller holds the key lock. */
+    const runBody =
+      (node: PipelineNode) =>
+      async (def: AnyNode, inputs: Record<string, unknown>): Promise<{ values: Record<string, unknown>; seconds: number }> => {
+        const body = Effect.gen(function* () {
+          // Waiting for a permit can outlast a Ctrl-C or a failure elsewhere: then do not start.
+          if (stopping()) return { started: false as const }
+          yield* Effect.promise(prepare)
+          const ctx: NodeContext = {
+            nodeId: node.id,
+            progress: (e) => o.reporter.progress(node.id, e),
+            log: (m) => o.reporter.log(node.id, m),
+            interrupted,
+          }
+          const t0 = performance.now()
+          o.reporter.start(node.id, node.kind)
+          const exit = yield* Effect.exit(Effect.suspend(() => def.run(inputs as never, node.params as never, ctx)))
+          return { started: true as const, exit, seconds: (performance.now() - t0) / 1000 }
+        })
+        const guarded = def.heavy ? heavy.withPermits(1)(jobs.withPermits(1)(body)) : jobs.withPermits(1)(body)
+        const ran = await Effect.runPromise(guarded)
+        if (!ran.started) throw new NotStarted(stopReason())
+        const { exit, seconds } = ran
+        if (Exit.isFailure(exit)) throw new NodeBodyFailed(causeMessage(exit.cause), seconds)
+        return { values: exit.value as Record<string, unknown>, seconds }
       }
-      store.writeManifest({
-        format: 1,
-        key,
-        kind: node.kind,
-        components,
-        code: { files: node.entry.code.files, packages: node.entry.code.packages },
-        outputs,
-        seconds,
-        backend: state.runtime?.backend ?? null,
-        created: new Date().toISOString(),
-        computedBy: { pipeline: p.display, node: node.id },
-      })
-      return { digests: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.digest])), seconds }
-    }
 
-    /** Takes the key lock (waiting for another process if needed), then computes unless cached by then. */
-    const computeLocked = async (
-      node: PipelineNode,
-      key: string,
-      components: KeyComponents,
-      forced: boolean,
-    ): Promise<{ digests: Digests; seconds: number; cached: boolean }> => {
-      const lock = store.lockPath(key)
-      let announced = false
-      while (!tryLock(lock, o.lockStaleMs ?? 6 * 3600_000, Date.now())) {
-        const sibling = inFlight.get(key)
-        if (!announced)
+    const specOf = (node: PipelineNode, key: string, components: KeyComponents, forced: boolean): ComputeSpec => ({
+      key,
+      components,
+      code: { files: node.entry.code.files, packages: node.entry.code.packages },
+      computedBy: { pipeline: p.display, node: node.id },
+      forced,
+    })
+
+    /** Computes here under the key lock (waiting for another process if needed) unless cached by then. */
+    const computeHere = (node: PipelineNode, key: string, components: KeyComponents, forced: boolean): Promise<ComputeResult> =>
+      computeLocked(specOf(node, key, components, forced), {
+        store,
+        lockStaleMs: o.lockStaleMs ?? 6 * 3600_000,
+        load: () => o.registry.load(node.kind),
+        readInput: readInput(node),
+        run: runBody(node),
+        backend: () => state.runtime?.backend ?? null,
+        onWait: (first) => {
+          if (!first) return
+          const sibling = inFlight.get(key)
           o.reporter.info(
             sibling === undefined
               ? `${node.id}: another process is computing ${key.slice(0, 12)}; waiting`
               : `${node.id}: same key as ${sibling} (identical kind, params and inputs); waiting for its result`,
           )
-        announced = true
-        await new Promise((r) => setTimeout(r, 100))
-        const m = forced ? undefined : store.complete(key)
-        if (m !== undefined) return { digests: digestsOf(m), seconds: 0, cached: true }
-      }
-      try {
-        const m = forced && !announced ? undefined : store.complete(key)
-        if (m !== undefined) return { digests: digestsOf(m), seconds: 0, cached: true }
-        inFlight.set(key, node.id)
-        return { ...(await compute(node, key, components)), cached: false }
-      } finally {
-        inFlight.delete(key)
-        unlock(lock)
+        },
+        computing: (on) => (on ? inFlight.set(key, node.id) : inFlight.delete(key)),
+      })
+
+    /** Computes on a remote worker; a corrupt input is recomputed (here or remotely) and the job resubmitted once. */
+    const computeRemote = async (remote: RemoteExecutor, node: PipelineNode, key: string, components: KeyComponents, forced: boolean): Promise<ComputeResult> => {
+      for (let retried = false; ; retried = true) {
+        try {
+          return await remote.compute({
+            node,
+            spec: specOf(node, key, components, forced),
+            heavy: node.entry.meta.heavy,
+            reporter: o.reporter,
+            interrupted,
+            stopping: () => (stopping() ? stopReason() : null),
+          })
+        } catch (e) {
+          if (!(e instanceof CorruptInput) || retried) throw e
+          const ref = node.inputs[e.port] as InputRef
+          o.reporter.info(`corrupt cache object for ${ref.node}.${ref.port}: ${e.message}`)
+          await recoverInput(ref, e.digest)
+        }
       }
     }
+
+    const computeAny = (node: PipelineNode, key: string, components: KeyComponents, forced: boolean): Promise<ComputeResult> =>
+      o.remote === undefined ? computeHere(node, key, components, forced) : computeRemote(o.remote, node, key, components, forced)
 
     const copyFiles = (node: PipelineNode, m: Manifest): string[] => {
       const files: string[] = []
@@ -297,7 +286,7 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
           if (isSelected) record(node, key, "skipped", 0, {}, [], stopReason())
           return yield* finish(null)
         }
-        const result = yield* Effect.exit(Effect.tryPromise(() => computeLocked(node, key, components, forced)))
+        const result = yield* Effect.exit(Effect.tryPromise(() => computeAny(node, key, components, forced)))
         if (Exit.isFailure(result)) {
           const err = Cause.squash(result.cause)
           const cause = err instanceof Error && err.cause !== undefined ? err.cause : err

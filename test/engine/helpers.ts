@@ -35,10 +35,15 @@ export const makeProject = (t: Teardown): Project => {
   cpSync(FIXTURE, dir, { recursive: true })
   symlinkSync(join(REPO, "node_modules"), join(dir, "node_modules"))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  return projectAt(dir, { PIPE_CACHE: "", PIPE_RUNS: "", PIPE_ROOT: "", PIPE_NODES: "" }, join(dir, "runs"))
+}
+
+/** `pipe` run in `dir` with `baseEnv` (PIPE_* variables), its run records read from `runsDir`. */
+export const projectAt = (dir: string, baseEnv: Readonly<Record<string, string>>, runsDir: string): Project => {
   const spawnPipe = (args: readonly string[], env: Readonly<Record<string, string>> = {}) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: dir,
-      env: { ...process.env, PIPE_CACHE: "", PIPE_RUNS: "", PIPE_ROOT: "", PIPE_NODES: "", FORCE_COLOR: "0", ...env },
+      env: { ...process.env, ...baseEnv, FORCE_COLOR: "0", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     })
     let stdout = ""
@@ -49,9 +54,9 @@ export const makeProject = (t: Teardown): Project => {
     return { child, done }
   }
   const runs = (): RunRecord[] =>
-    readdirSync(join(dir, "runs"))
+    readdirSync(runsDir)
       .sort()
-      .map((d) => JSON.parse(readFileSync(join(dir, "runs", d, "run.json"), "utf8")) as RunRecord)
+      .map((d) => JSON.parse(readFileSync(join(runsDir, d, "run.json"), "utf8")) as RunRecord)
   const lastRun = (): RunRecord => runs().at(-1) as RunRecord
   return {
     dir,

@@ -1,0 +1,155 @@
+// One node's "compute under lock and store" step, shared by the local executor and BullMQ workers
+// (src/exec/bullmq/): take the key's lock file, stop if another process stored the key meanwhile,
+// decode the inputs, run the body, encode and write the outputs, then the manifest. Objects are
+// written before the manifest, each atomically, so a process killed at any point leaves no visible
+// partial entry. Scheduling (permits, Ctrl-C), the node context and the tensor runtime belong to the
+// caller and come in through `ComputeHooks.run`.
+import type { Table } from "apache-arrow"
+import type { ArtifactType } from "../artifact.ts"
+import type { FileArtifact } from "../artifacts/types.ts"
+import type { KeyComponents } from "../key/key.ts"
+import { type AnyNode, portOf } from "../node.ts"
+import { tryLock, unlock } from "../store/lock.ts"
+import type { Manifest, OutputRecord, Store } from "../store/store.ts"
+
+export type Digests = Readonly<Record<string, string>>
+
+/** The node body failed (after `seconds` of running); `message` is the node's own reason. */
+export class NodeBodyFailed extends Error {
+  constructor(
+    message: string,
+    readonly seconds: number,
+  ) {
+    super(message)
+  }
+}
+
+/** The node never started: the run was stopping (Ctrl-C or a failure) when its turn came. */
+export class NotStarted extends Error {}
+
+/** A worker found an input object corrupt (it deleted it); the submitter recomputes its producer. */
+export class CorruptInput extends Error {
+  constructor(
+    readonly port: string,
+    readonly digest: string,
+    reason: string,
+  ) {
+    super(reason)
+  }
+}
+
+/** Everything that identifies one computation; a worker receives exactly this in its job. */
+export interface ComputeSpec {
+  readonly key: string
+  /** Kind, code version, params, input digests (by port) and path digests: the key's preimage. */
+  readonly components: KeyComponents
+  readonly code: Manifest["code"]
+  readonly computedBy: Manifest["computedBy"]
+  /** Recompute even when the key is already stored (--force, --from, corruption recovery). */
+  readonly forced: boolean
+}
+
+export interface ComputeHooks {
+  readonly store: Store
+  /** Lock files we cannot check by pid (another host) older than this are broken. */
+  readonly lockStaleMs: number
+  readonly load: () => Promise<AnyNode>
+  /** Bytes of the object feeding input `port` (the local executor recovers a corrupt one here). */
+  readonly readInput: (port: string, digest: string) => Promise<Uint8Array>
+  /** Runs the body on decoded inputs; rejects with NodeBodyFailed (its own failure) or NotStarted. */
+  readonly run: (def: AnyNode, inputs: Record<string, unknown>) => Promise<{ readonly values: Record<string, unknown>; readonly seconds: number }>
+  /** Tensor backend recorded in the manifest (never part of the key). */
+  readonly backend: () => string | null
+  /** Polled every 100 ms while another process holds the key lock; `first` on the first poll. */
+  readonly onWait?: (first: boolean) => void
+  /** Called with true once the lock is held and the body is about to run, false when done. */
+  readonly computing?: (on: boolean) => void
+}
+
+export interface ComputeResult {
+  readonly digests: Digests
+  readonly seconds: number
+  /** Another process stored the key while we waited for its lock. */
+  readonly cached: boolean
+}
+
+const FILE_TYPE = "file"
+
+export const digestsOf = (m: Manifest): Digests => Object.fromEntries(Object.entries(m.outputs).map(([k, o]) => [k, o.digest]))
+
+const isFileArtifact = (v: unknown): v is FileArtifact =>
+  typeof v === "object" && v !== null && "bytes" in v && "name" in v && (v as FileArtifact).bytes instanceof Uint8Array
+
+// apache-arrow is only needed to decode inputs and encode outputs: a fully cached run never loads it.
+const arrowModule = (): Promise<typeof import("apache-arrow")> => import("apache-arrow")
+
+/** Decoded input values by port, from the digests in the key components. */
+export const decodeInputs = async (def: AnyNode, inputs: Digests, read: ComputeHooks["readInput"]): Promise<Record<string, unknown>> => {
+  const arrow = await arrowModule()
+  const values: Record<string, unknown> = {}
+  for (const [port, digest] of Object.entries(inputs)) {
+    const spec = def.inputs[port]
+    if (spec === undefined) continue
+    values[port] = portOf(spec).type.decode(arrow.tableFromIPC(await read(port, digest)) as Table)
+  }
+  return values
+}
+
+/** Encodes and writes every output (objects, then file blobs), then the manifest that names them. */
+const storeOutputs = async (spec: ComputeSpec, def: AnyNode, values: Record<string, unknown>, seconds: number, hooks: ComputeHooks): Promise<Digests> => {
+  const { store } = hooks
+  const arrow = await arrowModule()
+  const outputs: Record<string, OutputRecord> = {}
+  for (const [port, type] of Object.entries(def.outputs) as [string, ArtifactType<unknown>][]) {
+    const value = values[port]
+    if (value === undefined) throw new Error(`did not produce output "${port}"`)
+    const bytes = arrow.tableToIPC(type.encode(value), "file")
+    const digest = store.writeObject(bytes)
+    const file =
+      type.name === FILE_TYPE && isFileArtifact(value)
+        ? { name: value.name, mediaType: value.mediaType, sha256: store.writeBlob(value.bytes), bytes: value.bytes.byteLength }
+        : undefined
+    outputs[port] = { digest, type: type.name, bytes: bytes.byteLength, ...(file ? { file } : {}) }
+  }
+  store.writeManifest({
+    format: 1,
+    key: spec.key,
+    kind: spec.components.kind,
+    components: spec.components,
+    code: spec.code,
+    outputs,
+    seconds,
+    backend: hooks.backend(),
+    created: new Date().toISOString(),
+    computedBy: spec.computedBy,
+  })
+  return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.digest]))
+}
+
+/** Takes the key lock (waiting for another process if needed), then computes and stores unless cached by then. */
+export const computeLocked = async (spec: ComputeSpec, hooks: ComputeHooks): Promise<ComputeResult> => {
+  const { store } = hooks
+  const { key } = spec
+  const lock = store.lockPath(key)
+  let waited = false
+  while (!tryLock(lock, hooks.lockStaleMs, Date.now())) {
+    hooks.onWait?.(!waited)
+    waited = true
+    await new Promise((r) => setTimeout(r, 100))
+    const m = spec.forced ? undefined : store.complete(key)
+    if (m !== undefined) return { digests: digestsOf(m), seconds: 0, cached: true }
+  }
+  try {
+    // A forced recompute still takes a result another process produced while we waited.
+    const m = spec.forced && !waited ? undefined : store.complete(key)
+    if (m !== undefined) return { digests: digestsOf(m), seconds: 0, cached: true }
+    hooks.computing?.(true)
+    const def = await hooks.load()
+    const inputs = await decodeInputs(def, spec.components.inputs, hooks.readInput)
+    const { values, seconds } = await hooks.run(def, inputs)
+    return { digests: await storeOutputs(spec, def, values, seconds, hooks), seconds, cached: false }
+  } finally {
+    hooks.computing?.(false)
+    unlock(lock)
+  }
+}
