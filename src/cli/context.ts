@@ -1,7 +1,8 @@
 // The CLI's configuration layer: the one place that reads flags and environment variables
 // (PIPE_ROOT, PIPE_NODES, PIPE_CACHE, PIPE_RUNS) and turns them into directories, a registry and a store.
-import { existsSync } from "node:fs"
+import { existsSync, statSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
+import { UsageError } from "./args.ts"
 import { type PathDigester, makePathDigester } from "../key/path-digest.ts"
 import { loadRegistry, type Registry } from "../registry/registry.ts"
 import type { Pipeline } from "../pipeline/load.ts"
@@ -33,13 +34,27 @@ export const findRoot = (start: string): string => {
   }
 }
 
+/** A directory flag that names an existing non-directory (`--cache package.json`) is a usage error. */
+const notAFile = (what: string, dir: string): string => {
+  let isDir = true
+  try {
+    isDir = statSync(dir).isDirectory()
+  } catch {
+    // missing: created when needed (cache, runs) or reported by what reads it (root, nodes)
+  }
+  if (!isDir) throw new UsageError(`${what} ${dir} is not a directory`)
+  return dir
+}
+
 export const resolveDirs = (flags: DirFlags, file: string | undefined, env: NodeJS.ProcessEnv, cwd: string): Dirs => {
   const rootFlag = flags.root ?? env.PIPE_ROOT
-  const root = rootFlag !== undefined ? resolve(cwd, rootFlag) : findRoot(file !== undefined ? dirname(resolve(cwd, file)) : cwd)
+  const root = rootFlag !== undefined && rootFlag !== "" ? resolve(cwd, rootFlag) : findRoot(file !== undefined ? dirname(resolve(cwd, file)) : cwd)
   const pick = (flag: string | undefined, envName: string, dflt: string): string => {
     const v = flag ?? env[envName]
-    return v !== undefined && v !== "" ? resolve(cwd, v) : join(root, dflt)
+    const dir = v !== undefined && v !== "" ? resolve(cwd, v) : join(root, dflt)
+    return notAFile(flag !== undefined ? `--${dflt}` : v !== undefined && v !== "" ? envName : dflt, dir)
   }
+  notAFile(rootFlag !== undefined && rootFlag !== "" ? (flags.root !== undefined ? "--root" : "PIPE_ROOT") : "project root", root)
   return { root, nodes: pick(flags.nodes, "PIPE_NODES", "nodes"), cache: pick(flags.cache, "PIPE_CACHE", "cache"), runs: pick(flags.runs, "PIPE_RUNS", "runs") }
 }
 
@@ -48,6 +63,7 @@ export interface Project {
   readonly registry: Registry
   readonly store: Store
   readonly paths: PathDigester
+  readonly readOnly: boolean
 }
 
 /**
@@ -63,11 +79,17 @@ const crashHook = (env: NodeJS.ProcessEnv): ((target: string) => void) | undefin
   }
 }
 
-export const openProject = async (dirs: Dirs, env: NodeJS.ProcessEnv = {}): Promise<Project> => ({
+export interface ProjectOptions {
+  /** Write nothing under the cache (registry metadata, memos): `pipe gc --dry-run`. */
+  readonly readOnly?: boolean
+}
+
+export const openProject = async (dirs: Dirs, env: NodeJS.ProcessEnv = {}, opts: ProjectOptions = {}): Promise<Project> => ({
   dirs,
-  registry: await loadRegistry({ root: dirs.root, nodesDir: dirs.nodes, cacheDir: dirs.cache }),
+  registry: await loadRegistry({ root: dirs.root, nodesDir: dirs.nodes, cacheDir: dirs.cache, readOnly: opts.readOnly === true }),
   store: openStore(dirs.cache, { beforeRename: crashHook(env) }),
-  paths: makePathDigester(dirs.cache),
+  paths: makePathDigester(dirs.cache, { root: dirs.root, readOnly: opts.readOnly === true }),
+  readOnly: opts.readOnly === true,
 })
 
 export const loadFor = (
@@ -80,6 +102,7 @@ export const loadFor = (
     memoDir: join(project.dirs.cache, "memo", "pipelines"),
     root: project.dirs.root,
     registry: project.registry,
+    readOnly: project.readOnly,
     cwd,
     ...(opts.profile !== undefined ? { profile: opts.profile } : {}),
     sets: opts.sets ?? [],

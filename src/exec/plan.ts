@@ -2,7 +2,7 @@
 // whether each is cached. A key is knowable when every input comes from a cached upstream (its output
 // digests are in that upstream's manifest); otherwise it is only known after the upstream runs,
 // because keys use input *content* digests (early cutoff).
-import { SelectionError } from "../errors.ts"
+import { InvalidPipeline, SelectionError } from "../errors.ts"
 import type { Json } from "../key/canonical.ts"
 import { cacheKey, type KeyComponents, keyComponents, pathParams } from "../key/key.ts"
 import type { PathDigester } from "../key/path-digest.ts"
@@ -53,7 +53,14 @@ export const componentsOf = (
     inputs[port] = d
   }
   const pathDigests: Record<string, string> = {}
-  for (const [name, abs] of Object.entries(node.paths)) pathDigests[name] = paths.digest(abs)
+  for (const [name, abs] of Object.entries(node.paths))
+    try {
+      pathDigests[name] = paths.digest(abs)
+    } catch (e) {
+      // A symlink out of the project inside the directory, or a file that vanished or cannot be read.
+      const why = e instanceof Error ? e.message : String(e)
+      throw new InvalidPipeline({ diagnostics: [{ pos: node.pos, message: `${node.id}: path param "${name}": ${why}` }] })
+    }
   return keyComponents({
     kind: node.kind,
     codeVersion: node.entry.code.digest,

@@ -35,3 +35,16 @@ export const canonicalJson = (value: unknown, path = "$"): string => {
 }
 
 export const sha256 = (data: string | Uint8Array): string => createHash("sha256").update(data).digest("hex")
+
+/**
+ * Paths of every non-finite number (±Infinity, NaN) in plain data. YAML writes them as `.inf`,
+ * `-.inf`, `.nan` or an overflowing literal like `1e400`; none has a JSON form, so none may reach a key.
+ */
+export const nonFinitePaths = (value: unknown, path: readonly (string | number)[] = []): (string | number)[][] => {
+  if (typeof value === "number") return Number.isFinite(value) ? [] : [[...path]]
+  if (Array.isArray(value)) return value.flatMap((v, i) => nonFinitePaths(v, [...path, i]))
+  if (typeof value === "object" && value !== null) return Object.entries(value).flatMap(([k, v]) => nonFinitePaths(v, [...path, k]))
+  return []
+}
+
+export const NON_FINITE_HINT = "is not a finite number (.inf, .nan and literals beyond ±1.8e308 have no JSON form, so no cache key can hold them)"

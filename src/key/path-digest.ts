@@ -4,8 +4,8 @@
 // Per-file hashes are memoised by (absolute path, size, mtime, inode) in cache/memo/, so a cached run
 // over the 55 MB MNIST directory costs a few stats rather than a full re-hash.
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs"
-import { join, relative, sep } from "node:path"
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs"
+import { isAbsolute, join, relative, sep } from "node:path"
 import { sha256 } from "./canonical.ts"
 import { writeFileAtomic } from "../store/atomic.ts"
 
@@ -24,20 +24,59 @@ export interface PathDigester {
 
 const hashFile = (p: string): string => createHash("sha256").update(readFileSync(p)).digest("hex")
 
-const listFiles = (dir: string): string[] => {
+/** A path param's directory holds a symlink that leaves the project. */
+export class PathEscape extends Error {
+  readonly _tag = "PathEscape"
+}
+
+const inside = (root: string, target: string): boolean => {
+  const rel = relative(root, target)
+  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))
+}
+
+/**
+ * Every file below `dir` (by the path a node reading the directory sees). Symlinks are followed, as a
+ * node reading the directory would, but never out of `realRoot` (when given) and never in a loop;
+ * a dangling link is skipped (it has no content).
+ */
+const listFiles = (dir: string, realRoot: string | undefined): string[] => {
   const out: string[] = []
+  const visiting = new Set<string>()
   const walk = (d: string): void => {
+    const real = realpathSync(d)
+    if (visiting.has(real)) return
+    visiting.add(real)
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name)
-      if (e.isDirectory()) walk(p)
+      if (e.isSymbolicLink()) {
+        let target: string
+        try {
+          target = realpathSync(p)
+        } catch {
+          continue
+        }
+        if (realRoot !== undefined && !inside(realRoot, target)) throw new PathEscape(`${relative(dir, p)} is a symlink that leaves the project (to ${target})`)
+        const st = statSync(target)
+        if (st.isDirectory()) walk(p)
+        else if (st.isFile()) out.push(p)
+      } else if (e.isDirectory()) walk(p)
       else if (e.isFile()) out.push(p)
     }
+    visiting.delete(real)
   }
   walk(dir)
   return out
 }
 
-export const makePathDigester = (cacheDir: string | undefined): PathDigester => {
+export interface PathDigesterOptions {
+  /** Project root: symlinks inside a path param's directory must not leave it. */
+  readonly root?: string
+  /** Never write the memo (gc --dry-run). */
+  readonly readOnly?: boolean
+}
+
+export const makePathDigester = (cacheDir: string | undefined, opts: PathDigesterOptions = {}): PathDigester => {
+  const realRoot = opts.root === undefined ? undefined : realpathSync(opts.root)
   const memoFile = cacheDir === undefined ? undefined : join(cacheDir, "memo", "path-digests.json")
   let memo: Record<string, MemoEntry> = {}
   if (memoFile !== undefined && existsSync(memoFile)) {
@@ -61,13 +100,13 @@ export const makePathDigester = (cacheDir: string | undefined): PathDigester => 
     digest: (absPath) => {
       const st = statSync(absPath)
       if (st.isFile()) return sha256(`file ${fileSha(absPath)}`)
-      const lines = listFiles(absPath)
+      const lines = listFiles(absPath, realRoot)
         .map((f) => `${relative(absPath, f).split(sep).join("/")} ${fileSha(f)}`)
         .sort()
       return sha256(`dir\n${lines.join("\n")}`)
     },
     flush: () => {
-      if (!dirty || memoFile === undefined) return
+      if (!dirty || memoFile === undefined || opts.readOnly === true) return
       mkdirSync(join(memoFile, ".."), { recursive: true })
       writeFileAtomic(memoFile, JSON.stringify(memo))
       dirty = false

@@ -3,28 +3,63 @@
 
 export type Deps = ReadonlyMap<string, readonly string[]>
 
-/** Kahn's algorithm. Returns the order, or undefined when there is a cycle. */
+/** A binary min-heap of declaration ranks: Kahn's ready set, so ties go to the earliest declared node. */
+const rankHeap = () => {
+  const h: number[] = []
+  const push = (x: number): void => {
+    h.push(x)
+    for (let i = h.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1
+      if ((h[parent] as number) <= x) break
+      h[i] = h[parent] as number
+      h[parent] = x
+      i = parent
+    }
+  }
+  const pop = (): number => {
+    const top = h[0] as number
+    const last = h.pop() as number
+    if (h.length > 0) {
+      h[0] = last
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1
+        const r = l + 1
+        let m = i
+        if (l < h.length && (h[l] as number) < (h[m] as number)) m = l
+        if (r < h.length && (h[r] as number) < (h[m] as number)) m = r
+        if (m === i) break
+        ;[h[i], h[m]] = [h[m] as number, h[i] as number]
+        i = m
+      }
+    }
+    return top
+  }
+  return { push, pop, size: () => h.length }
+}
+
+/** Kahn's algorithm, O((V + E) log V). Returns the order, or undefined when there is a cycle. */
 export const topoSort = (deps: Deps): string[] | undefined => {
   const ids = [...deps.keys()]
-  const indeg = new Map(ids.map((id) => [id, 0]))
-  const users = new Map<string, string[]>(ids.map((id) => [id, []]))
-  for (const [id, ds] of deps)
-    for (const d of new Set(ds)) {
-      if (!deps.has(d)) continue
-      indeg.set(id, (indeg.get(id) ?? 0) + 1)
-      users.get(d)?.push(id)
-    }
   const rank = new Map(ids.map((id, i) => [id, i]))
-  const ready = ids.filter((id) => indeg.get(id) === 0)
+  const indeg = new Array<number>(ids.length).fill(0)
+  const users: number[][] = ids.map(() => [])
+  ids.forEach((id, i) => {
+    for (const d of new Set(deps.get(id))) {
+      const j = rank.get(d)
+      if (j === undefined) continue
+      indeg[i] = (indeg[i] as number) + 1
+      users[j]?.push(i)
+    }
+  })
+  const ready = rankHeap()
+  indeg.forEach((n, i) => n === 0 && ready.push(i))
   const order: string[] = []
-  while (ready.length > 0) {
-    ready.sort((a, b) => (rank.get(a) ?? 0) - (rank.get(b) ?? 0))
-    const id = ready.shift() as string
-    order.push(id)
-    for (const u of users.get(id) ?? []) {
-      const n = (indeg.get(u) ?? 0) - 1
-      indeg.set(u, n)
-      if (n === 0) ready.push(u)
+  while (ready.size() > 0) {
+    const i = ready.pop()
+    order.push(ids[i] as string)
+    for (const u of users[i] ?? []) {
+      indeg[u] = (indeg[u] as number) - 1
+      if (indeg[u] === 0) ready.push(u)
     }
   }
   return order.length === ids.length ? order : undefined
@@ -36,29 +71,42 @@ export const topoSort = (deps: Deps): string[] | undefined => {
  */
 export const findCycles = (deps: Deps): string[][] => {
   const state = new Map<string, "active" | "done">()
-  const stack: string[] = []
   const cycles: string[][] = []
   const seen = new Set<string>()
-  const visit = (id: string): void => {
-    state.set(id, "active")
-    stack.push(id)
-    for (const d of deps.get(id) ?? []) {
+  // An explicit stack rather than recursion: a long chain (a sweep of 100k nodes) must not overflow.
+  for (const root of deps.keys()) {
+    if (state.has(root)) continue
+    const path: string[] = []
+    const frames: { id: string; next: number }[] = []
+    const enter = (id: string): void => {
+      state.set(id, "active")
+      path.push(id)
+      frames.push({ id, next: 0 })
+    }
+    enter(root)
+    while (frames.length > 0) {
+      const f = frames[frames.length - 1] as { id: string; next: number }
+      const ds = deps.get(f.id) ?? []
+      if (f.next >= ds.length) {
+        frames.pop()
+        path.pop()
+        state.set(f.id, "done")
+        continue
+      }
+      const d = ds[f.next++] as string
       if (!deps.has(d)) continue
       const s = state.get(d)
       if (s === "active") {
-        // The path from d to id plus the edge id -> d; printed in data-flow order (producer first).
-        const cyc = stack.slice(stack.indexOf(d)).reverse()
+        // The path from d to f.id plus the edge f.id -> d; printed in data-flow order (producer first).
+        const cyc = path.slice(path.lastIndexOf(d)).reverse()
         const canon = [...cyc].sort().join("\u0000")
         if (!seen.has(canon)) {
           seen.add(canon)
           cycles.push([...cyc, cyc[0] as string])
         }
-      } else if (s === undefined) visit(d)
+      } else if (s === undefined) enter(d)
     }
-    stack.pop()
-    state.set(id, "done")
   }
-  for (const id of deps.keys()) if (!state.has(id)) visit(id)
   return cycles
 }
 
@@ -78,7 +126,12 @@ export const ancestors = (deps: Deps, id: string): Set<string> => {
 /** All nodes that transitively depend on `id` (excluding id). */
 export const descendants = (deps: Deps, id: string): Set<string> => {
   const users = new Map<string, string[]>()
-  for (const [n, ds] of deps) for (const d of ds) users.set(d, [...(users.get(d) ?? []), n])
+  for (const [n, ds] of deps)
+    for (const d of ds) {
+      const us = users.get(d)
+      if (us === undefined) users.set(d, [n])
+      else us.push(n)
+    }
   const out = new Set<string>()
   const stack = [...(users.get(id) ?? [])]
   while (stack.length > 0) {

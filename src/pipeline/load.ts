@@ -2,18 +2,18 @@
 // profile and --set overrides, validates everything (schema, params, references, port types, cycles, paths) and returns the resolved DAG.
 // Every problem is collected as a located Diagnostic and all of them are reported together, before
 // any node runs.
-import { existsSync } from "node:fs"
+import { existsSync, realpathSync, statSync } from "node:fs"
 import { dirname, isAbsolute, relative, resolve } from "node:path"
 import { parse as parseYaml } from "yaml"
 import type { ValidateFunction } from "ajv"
 import { type Diagnostic, InvalidPipeline, type SourcePos } from "../errors.ts"
-import type { Json } from "../key/canonical.ts"
+import { type Json, NON_FINITE_HINT, nonFinitePaths } from "../key/canonical.ts"
 import type { NodeEntry, Registry } from "../registry/registry.ts"
 import { pathParams } from "../key/key.ts"
 import { compile, diagnosticsOf, didYouMean, makeAjv } from "./ajv-errors.ts"
 import { type Deps, findCycles, topoSort } from "./graph.ts"
 import { paramsSchema, pipelineSchema } from "./schema.ts"
-import { parseSource, type SourceFile } from "./source.ts"
+import { displayPath, parseSource, type SourceFile } from "./source.ts"
 import { expandSweeps, globMatcher, isGlob, templatePos } from "./sweep.ts"
 
 export interface InputRef {
@@ -80,6 +80,21 @@ export const insideRoot = (root: string, target: string): boolean => {
   return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))
 }
 
+/**
+ * A path param's real absolute path (symlinks resolved), or what is wrong with it. `realRoot` is the
+ * root with its own symlinks resolved, so a project under a linked directory still compares equal.
+ */
+export const checkPath = (root: string, realRoot: string, v: string): string | { readonly problem: string } => {
+  if (v.trim() === "") return { problem: " is empty; name a file or directory relative to the project root" }
+  const abs = resolve(root, v)
+  if (isAbsolute(v) || !insideRoot(root, abs)) return { problem: ` = "${v}" escapes the project; use a path relative to ${root}` }
+  if (!existsSync(abs)) return { problem: `: "${v}" does not exist (relative to the project root ${root})` }
+  const real = realpathSync(abs)
+  if (!insideRoot(realRoot, real)) return { problem: ` = "${v}" leaves the project through a symlink (it resolves to ${real})` }
+  if (real === realRoot) return { problem: ` = "${v}" names the whole project (its content includes the cache); name a file or directory inside it` }
+  return real
+}
+
 const setPos = (arg: string): SourcePos => ({ file: `--set ${arg}`, line: 0, column: 0 })
 
 /** Parses `node.param[.sub...]=yamlValue`. */
@@ -89,11 +104,15 @@ export const parseSet = (arg: string): { node: string; path: string[]; value: un
   const [node, ...path] = arg.slice(0, eq).split(".")
   if (node === undefined || node === "" || path.length === 0 || path.some((p) => p === ""))
     return `expected NODE.PARAM=VALUE`
+  let value: unknown
   try {
-    return { node, path, value: parseYaml(arg.slice(eq + 1)) as unknown }
+    value = parseYaml(arg.slice(eq + 1)) as unknown
   } catch (e) {
     return `value is not valid YAML: ${e instanceof Error ? e.message : String(e)}`
   }
+  const bad = nonFinitePaths(value)[0]
+  if (bad !== undefined) return `${bad.length > 0 ? `value at ${bad.join(".")}` : "value"} ${NON_FINITE_HINT}`
+  return { node, path, value }
 }
 
 const setIn = (obj: Obj, path: readonly string[], value: unknown): void => {
@@ -130,11 +149,27 @@ const deepClone = <T>(v: T): T => structuredClone(v)
 export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
   const cwd = opts.cwd ?? process.cwd()
   const root = resolve(opts.root)
+  const mainAbs = resolve(cwd, file)
+  if (opts.registry.entries.size === 0)
+    throw new InvalidPipeline({
+      diagnostics: [
+        {
+          pos: { file: displayPath(mainAbs, cwd), line: 0, column: 0 },
+          message: `no node kinds in ${opts.registry.nodesDir} (is this file inside a pipe project? Its root is the nearest directory with a package.json, here ${root}; use --root or --nodes)`,
+        },
+      ],
+    })
   const diags: Diagnostic[] = []
-  // Template strings that did not substitute ("file:line:col"), and the sweep errors saying so: later
-  // complaints at those positions only repeat the cause and are dropped.
-  const brokenTemplates = new Set<string>()
-  const sweepDiags = new Set<Diagnostic>()
+  // Positions ("file:line:col") whose problem is already explained by a diagnostic in `causes` (a
+  // template string that did not substitute, a non-finite number): later complaints there only
+  // repeat the cause and are dropped.
+  const explained = new Set<string>()
+  const causes = new Set<Diagnostic>()
+  const cause = (d: Diagnostic): void => {
+    diags.push(d)
+    causes.add(d)
+    explained.add(posKey(d.pos))
+  }
   const metas = [...opts.registry.entries.values()].map((e) => e.meta)
   const ajv = makeAjv()
   const fileValidator = compile(ajv, pipelineSchema(metas, "expanded"))
@@ -151,27 +186,34 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
   // 1. Files: this one and its includes (depth first, includes before includers, each once).
   const files: SourceFile[] = []
   const loaded = new Set<string>()
-  const visit = (abs: string, chain: readonly string[], from: SourcePos | undefined): void => {
+  /** `from`: the include entry naming `abs` (with its text), or undefined for the main file. */
+  const visit = (abs: string, chain: readonly string[], from: { pos: SourcePos; text: string } | undefined): void => {
     if (chain.includes(abs)) {
-      diags.push({ pos: from as SourcePos, message: `include cycle: ${[...chain, abs].map((f) => relative(root, f)).join(" -> ")}` })
+      diags.push({ pos: (from as { pos: SourcePos }).pos, message: `include cycle: ${[...chain, abs].map((f) => relative(root, f)).join(" -> ")}` })
       return
     }
     if (loaded.has(abs)) return
     loaded.add(abs)
+    const self = { file: displayPath(abs, cwd), line: 0, column: 0 }
     if (!existsSync(abs)) {
-      diags.push({ pos: from ?? { file: abs, line: 0, column: 0 }, message: `file not found: ${abs}` })
+      diags.push({ pos: from?.pos ?? self, message: `file not found: ${abs}` })
+      return
+    }
+    if (statSync(abs).isDirectory()) {
+      diags.push(from === undefined ? { pos: self, message: "is a directory, not a pipeline file" } : { pos: from.pos, message: `include "${from.text}" is a directory, not a pipeline file` })
       return
     }
     const { file: parsed, errors } = parseSource(abs, cwd)
-    for (const e of errors)
-      diags.push(/must be unique/.test(e.message) ? { pos: e.pos, message: `duplicate key (node ids and params must be unique): ${e.message}` } : e)
+    diags.push(...errors)
     if (errors.length > 0) return
+    for (const path of nonFinitePaths(parsed.data))
+      cause({ pos: parsed.pos(path), message: `${path.join(".")}: ${String(path.reduce<unknown>((v, k) => (v as Obj)[k], parsed.data))} ${NON_FINITE_HINT}` })
     // Sweeps become plain nodes before anything else looks at the file; positions inside an expanded
     // node resolve to its template, so every later diagnostic points at what the user wrote.
     const expansion = expandSweeps(parsed.data, parsed.pos)
     diags.push(...expansion.diagnostics)
-    for (const d of expansion.diagnostics) sweepDiags.add(d)
-    for (const b of expansion.broken) brokenTemplates.add(posKey(b))
+    for (const d of expansion.diagnostics) causes.add(d)
+    for (const b of expansion.broken) explained.add(posKey(b))
     const src: SourceFile = { ...parsed, data: expansion.data, pos: templatePos(parsed.pos, expansion.origins) }
     const data: unknown = src.data
     const valid: boolean = fileValidator(data)
@@ -204,11 +246,10 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
         diags.push({ pos: at, message: `include "${inc}" escapes the project (${root})` })
         return
       }
-      visit(target, [...chain, abs], at)
+      visit(target, [...chain, abs], { pos: at, text: inc })
     })
     files.push(src)
   }
-  const mainAbs = resolve(cwd, file)
   visit(mainAbs, [], undefined)
   if (!files.some((f) => f.path === mainAbs)) throw new InvalidPipeline({ diagnostics: diags })
   const main = files.find((f) => f.path === mainAbs) as SourceFile
@@ -366,7 +407,9 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
     })
   }
 
-  // 6. Path params stay inside the project and exist.
+  // 6. Path params stay inside the project (after resolving symlinks: a link may point anywhere), exist,
+  // and name something smaller than the whole project (whose content includes the cache itself).
+  const realRoot = realpathSync(root)
   const paths = new Map<string, Record<string, string>>()
   for (const d of decls.values()) {
     const meta = known(d)?.meta
@@ -377,15 +420,14 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
       const v = p[name]
       if (typeof v !== "string") continue
       const at = origin(d.id, name) ?? d.file.pos(["nodes", d.id])
-      const abs = resolve(root, v)
-      if (isAbsolute(v) || !insideRoot(root, abs)) diags.push({ pos: at, message: `path param "${name}" = "${v}" escapes the project; use a path relative to ${root}` })
-      else if (!existsSync(abs)) diags.push({ pos: at, message: `path param "${name}": "${v}" does not exist (relative to the project root ${root})` })
-      else resolved[name] = abs
+      const checked = checkPath(root, realRoot, v)
+      if (typeof checked === "string") resolved[name] = checked
+      else diags.push({ pos: at, message: `path param "${name}"${checked.problem}` })
     }
     paths.set(d.id, resolved)
   }
 
-  const shown = diags.filter((d) => sweepDiags.has(d) || !brokenTemplates.has(posKey(d.pos)))
+  const shown = diags.filter((d) => causes.has(d) || !explained.has(posKey(d.pos)))
   if (shown.length > 0) throw new InvalidPipeline({ diagnostics: dedupe(shown) })
   const order = topoSort(deps) as string[]
   const nodes = new Map<string, PipelineNode>(

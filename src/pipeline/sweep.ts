@@ -106,8 +106,24 @@ export const substitute = (v: unknown, binding: Binding, at: Path = [], errors: 
 export const cartesian = (lists: Readonly<Record<string, readonly unknown[]>>): Binding[] =>
   Object.entries(lists).reduce<Binding[]>((acc, [k, vs]) => acc.flatMap((b) => vs.map((v) => ({ ...b, [k]: v }))), [{}])
 
-/** `over` -> its bindings, or located problems. */
-const bindingsOf = (over: unknown, at: Path, pos: PosFn, sweep: string): { bindings: Binding[]; diags: Diagnostic[] } => {
+/**
+ * At most this many nodes come out of the sweeps of one file. Expansion is linear, but a product of a
+ * few lists grows fast (three lists of 100 are a million nodes): the limit is checked on the counts,
+ * before anything is expanded, and reported at the sweep's `over`.
+ */
+export const MAX_EXPANDED_NODES = 100_000
+
+/** `over` -> its bindings, or located problems; `budget` is how many nodes may still be expanded. */
+const bindingsOf = (over: unknown, at: Path, pos: PosFn, sweep: string, templates: number, budget: number): { bindings: Binding[]; diags: Diagnostic[] } => {
+  const tooMany = (bindings: number): Diagnostic[] =>
+    bindings * templates <= budget
+      ? []
+      : [
+          {
+            pos: pos(at),
+            message: `sweep "${sweep}" would expand to ${(bindings * templates).toLocaleString("en-US")} nodes (${bindings.toLocaleString("en-US")} bindings x ${templates} template${templates === 1 ? "" : "s"}); the sweeps of one file may expand to at most ${MAX_EXPANDED_NODES.toLocaleString("en-US")}: split the sweep or narrow "over"`,
+          },
+        ]
   const diags: Diagnostic[] = []
   const badName = (name: string, path: Path): void => {
     if (!VAR_RE.test(name)) diags.push({ pos: pos(path, "key"), message: `sweep "${sweep}": invalid variable name "${name}": names are letters, digits and "_"` })
@@ -118,6 +134,7 @@ const bindingsOf = (over: unknown, at: Path, pos: PosFn, sweep: string): { bindi
       if (!isObj(b) || Object.keys(b).length === 0) diags.push({ pos: pos([...at, i]), message: `sweep "${sweep}": over[${i}] must be a non-empty map of variable -> value` })
       else for (const k of Object.keys(b)) badName(k, [...at, i, k])
     })
+    if (diags.length === 0) diags.push(...tooMany(over.length))
     return { bindings: diags.length > 0 ? [] : (over as Binding[]), diags }
   }
   if (isObj(over)) {
@@ -127,6 +144,7 @@ const bindingsOf = (over: unknown, at: Path, pos: PosFn, sweep: string): { bindi
       if (!Array.isArray(vs)) diags.push({ pos: pos([...at, k]), message: `sweep "${sweep}": over.${k} must be a list of values, got ${JSON.stringify(vs)}` })
       else if (vs.length === 0) diags.push({ pos: pos([...at, k]), message: `sweep "${sweep}": empty "over" list "${k}" (the sweep would have no nodes)` })
     }
+    if (diags.length === 0) diags.push(...tooMany(Object.values(over).reduce<number>((n, vs) => n * (vs as unknown[]).length, 1)))
     return { bindings: diags.length > 0 ? [] : cartesian(over as Record<string, unknown[]>), diags }
   }
   return {
@@ -153,6 +171,7 @@ export const expandSweeps = (data: unknown, pos: PosFn): Expansion => {
     diags.push({ pos: pos(["sweeps"]), message: `sweeps must be a map of sweep name -> { over, nodes }` })
     return { data: out, origins, diagnostics: diags, broken }
   }
+  let expanded = 0
   const where = (path: Path): string => {
     const p = pos(path, "key")
     return `${p.file}:${p.line}:${p.column}`
@@ -172,8 +191,10 @@ export const expandSweeps = (data: unknown, pos: PosFn): Expansion => {
       diags.push({ pos: pos([...base, "nodes"]), message: `sweep "${name}": "nodes" must be a non-empty map of template id -> node` })
       continue
     }
-    const { bindings, diags: overDiags } = bindingsOf(sweep.over, [...base, "over"], pos, name)
+    const templates = Object.keys(sweep.nodes).length
+    const { bindings, diags: overDiags } = bindingsOf(sweep.over, [...base, "over"], pos, name, templates, MAX_EXPANDED_NODES - expanded)
     diags.push(...overDiags)
+    expanded += bindings.length * templates
     // binding-major order, as a hand-written file lists each sampler's block together
     bindings.forEach((binding, bi) => {
       for (const [tid, tnode] of Object.entries(sweep.nodes as Obj)) {

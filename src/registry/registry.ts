@@ -92,6 +92,8 @@ export interface RegistryOptions {
   readonly nodesDir: string
   /** Where metadata is memoised; omit to always import (schema generation does). */
   readonly cacheDir?: string
+  /** Read memoised metadata but never write it (`pipe gc --dry-run`). */
+  readonly readOnly?: boolean
 }
 
 export const loadRegistry = async (opts: RegistryOptions): Promise<Registry> => {
@@ -121,7 +123,7 @@ export const loadRegistry = async (opts: RegistryOptions): Promise<Registry> => 
     }
     if (meta === undefined) {
       meta = metaOf(await load(kind))
-      if (metaDir !== undefined && metaFile !== undefined) {
+      if (metaDir !== undefined && metaFile !== undefined && opts.readOnly !== true) {
         mkdirSync(metaDir, { recursive: true })
         writeFileAtomic(metaFile, canonicalJson(meta))
       }
