@@ -36,13 +36,21 @@ export class RegistryError extends Data.TaggedError("RegistryError")<{
 /** The artifact store could not read or write; `reason` says what and where. */
 export class StoreError extends Data.TaggedError("StoreError")<{
   readonly reason: string
-}> {}
+}> {
+  override get message(): string {
+    return this.reason
+  }
+}
 
 /** A stored object's bytes do not hash to its address: it is reported, deleted and recomputed. */
 export class CorruptObject extends Data.TaggedError("CorruptObject")<{
   readonly digest: string
   readonly reason: string
-}> {}
+}> {
+  override get message(): string {
+    return this.reason
+  }
+}
 
 /** A node failed while running; names the node id, kind and where it is declared. */
 export class NodeFailed extends Data.TaggedError("NodeFailed")<{

@@ -59,9 +59,18 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   run: {
     usage: "pipe run FILE [options]",
     summary: "run a pipeline, computing only what is not cached",
-    options: { ...dirs, ...overrides, ...selectors, jobs: { type: "string", short: "j" }, json: { type: "boolean" }, backend: { type: "string" }, ...executorOptions },
+    options: {
+      ...dirs,
+      ...overrides,
+      ...selectors,
+      jobs: { type: "string", short: "j" },
+      json: { type: "boolean" },
+      backend: { type: "string" },
+      "lock-timeout": { type: "string" },
+      ...executorOptions,
+    },
     positionals: 1,
-    help: `${OVERRIDE_HELP}\n${SELECTOR_HELP}\n  --jobs N           nodes in parallel (default 2; heavy nodes always one at a time)\n  --backend NAME     tensor backend passed to nodes/_runtime.ts (never part of a key)\n  --json             machine-readable event lines instead of progress bars\n${EXECUTOR_HELP}\n${DIR_HELP}`,
+    help: `${OVERRIDE_HELP}\n${SELECTOR_HELP}\n  --jobs N           nodes in parallel (default 2; heavy nodes always one at a time)\n  --backend NAME     tensor backend passed to nodes/_runtime.ts (never part of a key)\n  --lock-timeout D   how long to wait for a node another live process is computing (default 6h; e.g. 30s, 10m)\n  --json             machine-readable event lines instead of progress bars\n${EXECUTOR_HELP}\n${DIR_HELP}`,
   },
   plan: {
     usage: "pipe plan FILE [options]",
@@ -110,14 +119,26 @@ Roots: every node of every pipelines/*.yaml (default and every profile) whose ke
 plus the entries of the kept runs.
 ${DIR_HELP}`,
   },
+  verify: {
+    usage: "pipe verify [--repair]",
+    summary: "re-hash every stored object and file and check every manifest (exit 1 on a problem)",
+    options: { ...dirs, repair: { type: "boolean" }, json: { type: "boolean" } },
+    positionals: 0,
+    help: `  --repair           delete what is corrupt, and every entry that names it, so the next run recomputes it
+  --json             print the report as JSON
+A run re-hashes every object it reads, but a fully cached run reads only manifests: a byte flipped in
+an object that no node reads is found here.
+${DIR_HELP}`,
+  },
   export: {
-    usage: "pipe export FILE NODE.OUTPUT --out PATH [--format arrow|npy|png]",
+    usage: "pipe export FILE NODE.OUTPUT --out PATH [--format arrow|npy|png|file]",
     summary: "write a computed artifact out of the cache",
     options: { ...dirs, ...overrides, out: { type: "string", short: "o" }, format: { type: "string" } },
     positionals: 2,
-    help: `  --out PATH         destination file (required)
-  --format F         arrow (as stored, default), npy (tensors, latents, images: float32, shape kept)
-                     or png (image batches and datasets: a grid)
+    help: `  --out PATH         destination file (required); its extension picks the format unless --format is given
+  --format F         arrow (as stored; .arrow), npy (tensors, latents, images: float32, shape kept; .npy),
+                     png (image batches and datasets as a grid, or a PNG file artifact; .png)
+                     or file (a file artifact's own bytes; the default for file artifacts)
 ${OVERRIDE_HELP}\n${DIR_HELP}`,
   },
   report: {
@@ -208,6 +229,16 @@ export const intFlag = (v: Values, k: string, dflt: number, min = 1): number => 
   const n = Number(s)
   if (!Number.isInteger(n) || n < min) throw new UsageError(`--${k} must be an integer >= ${min}, got "${s}"`)
   return n
+}
+
+/** "30s", "10m", "2h", "1d" or plain seconds -> milliseconds; undefined when the flag is absent. */
+export const durationFlag = (v: Values, k: string): number | undefined => {
+  const s = str(v, k)
+  if (s === undefined) return undefined
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(s.trim())
+  if (m === null) throw new UsageError(`--${k} must be a duration like 30s, 10m or 2h, got "${s}"`)
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[m[2] ?? "s"] ?? 1000
+  return Number(m[1]) * unit
 }
 
 /** "500M" -> bytes. */

@@ -81,8 +81,7 @@ export const workerCommand = async (v: Values, _: string[], io: Io): Promise<num
       io.err("stopping: finishing running jobs (Ctrl-C again to stop now)\n")
       void worker.close(false).then(() => done(0))
     }
-    io.onInterrupt(stop)
-    process.on("SIGTERM", stop)
+    io.onInterrupt(stop) // Ctrl-C and SIGTERM
   })
 }
 

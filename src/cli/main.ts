@@ -42,6 +42,7 @@ const HANDLERS: Readonly<Record<string, () => Promise<Handler>>> = {
   dag: async () => (await import("./inspect.ts")).dagCommand,
   ls: async () => (await import("./cache-cmds.ts")).lsCommand,
   gc: async () => (await import("./cache-cmds.ts")).gcCommand,
+  verify: async () => (await import("./cache-cmds.ts")).verifyCommand,
   export: async () => (await import("./export.ts")).exportCommand,
   report: async () => (await import("./report.ts")).reportCommand,
   compare: async () => (await import("./report.ts")).compareCommand,
@@ -67,24 +68,32 @@ export const main = async (argv: readonly string[], io: Io): Promise<number> => 
     }
     return await (await handler())(values, positionals, io)
   } catch (e) {
-    if (e instanceof UsageError) {
-      io.err(`error: ${e.message}\n(see pipe ${command !== undefined ? `${name} ` : ""}--help)\n`)
-      return 2
-    }
-    if (e instanceof InvalidPipeline) {
-      for (const d of e.diagnostics) io.err(`${formatDiagnostic(d)}\n`)
-      io.err(`${e.diagnostics.length} error${e.diagnostics.length === 1 ? "" : "s"}\n`)
-      return 1
-    }
-    if (e instanceof RegistryError) io.err(`${e.file}: error: ${e.reason}\n`)
-    else if (e instanceof SelectionError) io.err(`error: ${e.message}\n`)
-    else if (e instanceof StoreError) io.err(`error: cache: ${e.reason}\n`)
-    else if (e instanceof CorruptObject) io.err(`error: cache object ${e.digest.slice(0, 12)}: ${e.reason}\n`)
-    else if (e instanceof NodeFailed) io.err(`${e.pos.file}:${e.pos.line}:${e.pos.column}: ${e.node} (${e.kind}) failed: ${e.message}\n`)
-    else if (e instanceof Error) io.err(`error: ${e.message}\n`)
-    else io.err(`error: ${String(e)}\n`)
+    return reportError(e, io, command !== undefined ? name : undefined)
+  }
+}
+
+/**
+ * Prints a failure as located lines (never a stack trace) and returns the exit code: 2 for usage
+ * errors, 1 for everything else. `command` names the subcommand for the --help hint.
+ */
+export const reportError = (e: unknown, io: Pick<Io, "err">, command?: string): number => {
+  if (e instanceof UsageError) {
+    io.err(`error: ${e.message}\n(see pipe ${command !== undefined ? `${command} ` : ""}--help)\n`)
+    return 2
+  }
+  if (e instanceof InvalidPipeline) {
+    for (const d of e.diagnostics) io.err(`${formatDiagnostic(d)}\n`)
+    io.err(`${e.diagnostics.length} error${e.diagnostics.length === 1 ? "" : "s"}\n`)
     return 1
   }
+  if (e instanceof RegistryError) io.err(`${e.file}: error: ${e.reason}\n`)
+  else if (e instanceof SelectionError) io.err(`error: ${e.message}\n`)
+  else if (e instanceof StoreError) io.err(`error: cache: ${e.reason}\n`)
+  else if (e instanceof CorruptObject) io.err(`error: cache object ${e.digest.slice(0, 12)}: ${e.reason}\n`)
+  else if (e instanceof NodeFailed) io.err(`${e.pos.file}:${e.pos.line}:${e.pos.column}: ${e.node} (${e.kind}) failed: ${e.message}\n`)
+  else if (e instanceof Error) io.err(`error: ${e.message}\n`)
+  else io.err(`error: ${String(e)}\n`)
+  return 1
 }
 
 export const processIo = (): Io => ({
@@ -95,7 +104,14 @@ export const processIo = (): Io => ({
   env: process.env,
   cwd: process.cwd(),
   onInterrupt: (handler) => {
-    process.on("SIGINT", handler)
-    return () => void process.off("SIGINT", handler)
+    // SIGTERM (a supervisor, `kill`, a CI timeout) stops a run as Ctrl-C does: run.json written, locks released.
+    const onInt = () => handler("SIGINT")
+    const onTerm = () => handler("SIGTERM")
+    process.on("SIGINT", onInt)
+    process.on("SIGTERM", onTerm)
+    return () => {
+      process.off("SIGINT", onInt)
+      process.off("SIGTERM", onTerm)
+    }
   },
 })

@@ -2,11 +2,11 @@
 import { join, relative } from "node:path"
 import * as Effect from "effect/Effect"
 import { execute } from "../exec/executor.ts"
-import { loadRuntime } from "../exec/runtime.ts"
+import { loadRuntime, runtimeModule } from "../exec/runtime.ts"
 import { planPipeline, select, type Selectors } from "../exec/plan.ts"
 import { jsonReporter, plainReporter, type Reporter, ttyReporter } from "../exec/progress.ts"
 import { newRunId, onRunFinished, type RunRecord, statusCounts, writeRunRecord } from "../exec/record.ts"
-import { flag, intFlag, str, strs, UsageError, type Values } from "./args.ts"
+import { durationFlag, flag, intFlag, str, strs, UsageError, type Values } from "./args.ts"
 import { loadFor, openProject, type Project, resolveDirs } from "./context.ts"
 
 export interface Io {
@@ -16,9 +16,14 @@ export interface Io {
   readonly columns: () => number
   readonly env: NodeJS.ProcessEnv
   readonly cwd: string
-  /** Registers a Ctrl-C handler; returns a function that removes it. */
-  readonly onInterrupt: (handler: () => void) => () => void
+  /** Registers a handler for Ctrl-C (SIGINT) and SIGTERM; returns a function that removes it. */
+  readonly onInterrupt: (handler: (signal: StopSignal) => void) => () => void
 }
+
+export type StopSignal = "SIGINT" | "SIGTERM"
+
+/** Exit code of a run stopped by `signal`: 128 + its number, as a shell reports a process killed by it. */
+const stoppedCode = (signal: StopSignal): number => (signal === "SIGTERM" ? 143 : 130)
 
 export const dirFlags = (v: Values) => ({ root: str(v, "root"), nodes: str(v, "nodes"), cache: str(v, "cache"), runs: str(v, "runs") })
 
@@ -53,6 +58,18 @@ export const planCommand = async (v: Values, [file]: string[], io: Io): Promise<
   return 0
 }
 
+/**
+ * `--backend NAME` is checked before any work, also when every node is cached (the runtime is then
+ * never prepared, and a typo would pass silently). This imports nodes/_runtime.ts, which a cached run
+ * otherwise skips: only when the flag is given.
+ */
+const checkBackend = async (nodesDir: string, backend: string): Promise<void> => {
+  const mod = await runtimeModule(nodesDir)
+  if (typeof mod?.prepare !== "function") throw new UsageError(`--backend ${backend}: this project has no nodes/_runtime.ts exporting prepare(), so nothing chooses a backend`)
+  if (Array.isArray(mod.backends) && !mod.backends.includes(backend))
+    throw new UsageError(`--backend ${backend}: unknown backend (backends: ${mod.backends.join(", ")})`)
+}
+
 const summary = (r: RunRecord, runDir: string, cwd: string): string => {
   const w = Math.max(4, ...r.nodes.map((n) => n.id.length))
   const k = Math.max(4, ...r.nodes.map((n) => n.kind.length))
@@ -70,7 +87,10 @@ export const runCommand = async (v: Values, [file]: string[], io: Io): Promise<n
   const t0 = performance.now()
   const jobs = intFlag(v, "jobs", 2)
   const json = flag(v, "json")
+  const lockTimeoutMs = durationFlag(v, "lock-timeout")
+  const backend = str(v, "backend")
   const project = await setup(v, file, io)
+  if (backend !== undefined) await checkBackend(project.dirs.nodes, backend)
   const p = loadFor(project, file as string, { profile: str(v, "profile"), sets: strs(v, "set") }, io.cwd)
   const selection = select(p, selectorsOf(v))
   planPipeline(p, project.store, project.paths, selection) // fails early on impossible --only/--until
@@ -80,55 +100,69 @@ export const runCommand = async (v: Values, [file]: string[], io: Io): Promise<n
   if (idle !== undefined) reporter.info(`warning: ${idle}`)
   const runId = newRunId(started, process.pid)
   const runDir = join(project.dirs.runs, runId)
-  const flags = { interrupted: false }
-  const removeHandler = io.onInterrupt(() => {
-    if (flags.interrupted) process.exit(130) // second Ctrl-C: give up now; locks are broken by pid later
-    flags.interrupted = true
-    reporter.info("interrupted: stopping after the running nodes (Ctrl-C again to abort)")
+  const pipelineRel = relative(project.dirs.root, p.file).split("\\").join("/")
+  const flags: { stop: StopSignal | undefined } = { stop: undefined }
+  // The lease (what this run uses, which gc must keep) and the key locks are released on every way
+  // out: normal end, a thrown error, and a second signal's immediate exit.
+  project.store.startLease(`pipe run ${pipelineRel}`)
+  const removeHandler = io.onInterrupt((signal) => {
+    if (flags.stop !== undefined) {
+      project.store.release()
+      process.exit(stoppedCode(flags.stop)) // second signal: give up now
+    }
+    flags.stop = signal
+    const again = signal === "SIGINT" ? "Ctrl-C" : signal
+    reporter.info(`${signal === "SIGINT" ? "interrupted" : "terminated (SIGTERM)"}: stopping after the running nodes (${again} again to abort)`)
   })
-  const backend = str(v, "backend")
-  const result = await Effect.runPromise(
-    execute({
-      pipeline: p,
-      registry: project.registry,
-      store: project.store,
-      paths: project.paths,
-      selection,
-      jobs,
-      reporter,
-      runDir,
-      interrupted: () => flags.interrupted,
-      prepareRuntime: () => loadRuntime(project.dirs.nodes, backend),
-      ...(remote !== undefined ? { remote } : {}),
-    }),
-  ).finally(() => remote?.close())
-  removeHandler()
-  reporter.close()
-  project.paths.flush()
-  const record: RunRecord = {
-    format: 1,
-    id: runId,
-    pipeline: relative(project.dirs.root, p.file).split("\\").join("/"),
-    name: p.name,
-    profile: p.profile,
-    sets: p.sets,
-    backend: result.runtime?.backend ?? remote?.backend() ?? null,
-    notes: result.runtime?.notes ?? [],
-    started: started.toISOString(),
-    seconds: (performance.now() - t0) / 1000,
-    status: result.status,
-    nodes: result.nodes,
-    cache: project.dirs.cache,
-    edges: result.nodes.flatMap((n) =>
-      Object.entries(p.nodes.get(n.id)?.inputs ?? {}).map(([input, ref]) => ({ from: ref.node, output: ref.port, to: n.id, input })),
-    ),
+  try {
+    const result = await Effect.runPromise(
+      execute({
+        pipeline: p,
+        registry: project.registry,
+        store: project.store,
+        paths: project.paths,
+        selection,
+        jobs,
+        reporter,
+        runDir,
+        interrupted: () => flags.stop !== undefined,
+        prepareRuntime: () => loadRuntime(project.dirs.nodes, backend),
+        what: `pipe run ${pipelineRel}`,
+        ...(lockTimeoutMs !== undefined ? { lockTimeoutMs } : {}),
+        ...(remote !== undefined ? { remote } : {}),
+      }),
+    ).finally(() => remote?.close())
+    reporter.close()
+    project.paths.flush()
+    const record: RunRecord = {
+      format: 1,
+      id: runId,
+      pipeline: pipelineRel,
+      name: p.name,
+      profile: p.profile,
+      sets: p.sets,
+      backend: result.runtime?.backend ?? remote?.backend() ?? null,
+      notes: result.runtime?.notes ?? [],
+      started: started.toISOString(),
+      seconds: (performance.now() - t0) / 1000,
+      status: result.status,
+      nodes: result.nodes,
+      cache: project.dirs.cache,
+      edges: result.nodes.flatMap((n) =>
+        Object.entries(p.nodes.get(n.id)?.inputs ?? {}).map(([input, ref]) => ({ from: ref.node, output: ref.port, to: n.id, input })),
+      ),
+    }
+    // run.json is written before the lease ends, so its keys (gc roots as a kept run) are never unprotected.
+    writeRunRecord(project.dirs.runs, record)
+    const reportProblem = await onRunFinished(runDir, record)
+    if (json) io.out(`${JSON.stringify({ event: "done", status: record.status, run: join(runDir, "run.json"), nodes: record.nodes })}\n`)
+    else io.err(summary(record, runDir, io.cwd))
+    if (reportProblem !== undefined) io.err(`warning: ${reportProblem}\n`)
+    return record.status === "ok" ? 0 : record.status === "interrupted" ? stoppedCode(flags.stop ?? "SIGINT") : 1
+  } finally {
+    removeHandler()
+    project.store.release()
   }
-  writeRunRecord(project.dirs.runs, record)
-  const reportProblem = await onRunFinished(runDir, record)
-  if (json) io.out(`${JSON.stringify({ event: "done", status: record.status, run: join(runDir, "run.json"), nodes: record.nodes })}\n`)
-  else io.err(summary(record, runDir, io.cwd))
-  if (reportProblem !== undefined) io.err(`warning: ${reportProblem}\n`)
-  return record.status === "ok" ? 0 : record.status === "interrupted" ? 130 : 1
 }
 
 export const requireFile = (file: string | undefined): string => {

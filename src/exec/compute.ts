@@ -9,7 +9,7 @@ import type { ArtifactType } from "../artifact.ts"
 import type { FileArtifact } from "../artifacts/types.ts"
 import type { KeyComponents } from "../key/key.ts"
 import { type AnyNode, portOf } from "../node.ts"
-import { tryLock, unlock } from "../store/lock.ts"
+import { describeHolder } from "../store/identity.ts"
 import type { Manifest, OutputRecord, Store } from "../store/store.ts"
 
 export type Digests = Readonly<Record<string, string>>
@@ -50,9 +50,12 @@ export interface ComputeSpec {
 }
 
 export interface ComputeHooks {
+  /** Its locker judges lock files (a holder on another host counts as gone after the locker's staleMs). */
   readonly store: Store
-  /** Lock files we cannot check by pid (another host) older than this are broken. */
-  readonly lockStaleMs: number
+  /** What this process is, recorded in its locks for whoever waits on them: "pipe run pipelines/a.yaml". */
+  readonly what: string
+  /** How long to wait for a key another live process is computing before failing (default 6 h). */
+  readonly lockTimeoutMs?: number
   readonly load: () => Promise<AnyNode>
   /** Bytes of the object feeding input `port` (the local executor recovers a corrupt one here). */
   readonly readInput: (port: string, digest: string) => Promise<Uint8Array>
@@ -60,8 +63,12 @@ export interface ComputeHooks {
   readonly run: (def: AnyNode, inputs: Record<string, unknown>) => Promise<{ readonly values: Record<string, unknown>; readonly seconds: number }>
   /** Tensor backend recorded in the manifest (never part of the key). */
   readonly backend: () => string | null
-  /** Polled every 100 ms while another process holds the key lock; `first` on the first poll. */
-  readonly onWait?: (first: boolean) => void
+  /** Says who is computing the key we wait for: at once, then every minute. */
+  readonly onWait?: (message: string) => void
+  /** The node of this same process computing the key (two nodes may share a key): waited for without a timeout. */
+  readonly sibling?: () => string | undefined
+  /** Why the caller is stopping (Ctrl-C, a failure elsewhere), or null: a waiting node then never starts. */
+  readonly stopping?: () => string | null
   /** Called with true once the lock is held and the body is about to run, false when done. */
   readonly computing?: (on: boolean) => void
 }
@@ -126,16 +133,42 @@ const storeOutputs = async (spec: ComputeSpec, def: AnyNode, values: Record<stri
   return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.digest]))
 }
 
-/** Takes the key lock (waiting for another process if needed), then computes and stores unless cached by then. */
+const fmtWait = (ms: number): string => (ms >= 3600_000 ? `${+(ms / 3600_000).toFixed(1)} h` : ms >= 60_000 ? `${+(ms / 60_000).toFixed(1)} min` : `${+(ms / 1000).toFixed(1)} s`)
+
+/**
+ * Takes the key lock, then computes and stores unless cached by then. While another process holds the
+ * lock it waits (the holder is named; the wait ends when the caller stops and after lockTimeoutMs); a
+ * lock whose holder is gone is broken by tryLock.
+ */
 export const computeLocked = async (spec: ComputeSpec, hooks: ComputeHooks): Promise<ComputeResult> => {
   const { store } = hooks
   const { key } = spec
+  const node = spec.computedBy.node
   const lock = store.lockPath(key)
+  const timeout = hooks.lockTimeoutMs ?? 6 * 3600_000
+  const t0 = performance.now()
+  let noted = -Infinity
   let waited = false
-  while (!tryLock(lock, hooks.lockStaleMs, Date.now())) {
-    hooks.onWait?.(!waited)
+  for (;;) {
+    const r = store.locks.tryLock(lock, `${hooks.what}: node ${node}`)
+    if (r.ok) break
+    const sibling = hooks.sibling?.()
+    const elapsed = performance.now() - t0
+    const holder = r.holder === undefined ? "another process" : describeHolder(r.holder)
+    if (elapsed - noted >= 60_000) {
+      noted = elapsed
+      hooks.onWait?.(
+        sibling !== undefined
+          ? `${node}: same key as ${sibling} (identical kind, params and inputs); waiting for its result`
+          : `${node}: ${key.slice(0, 12)} is being computed by ${holder}; ${waited ? `still waiting (${fmtWait(elapsed)})` : `waiting (at most ${fmtWait(timeout)})`}`,
+      )
+    }
     waited = true
-    await new Promise((r) => setTimeout(r, 100))
+    if (sibling === undefined && elapsed >= timeout)
+      throw new Error(`timed out after ${fmtWait(timeout)} waiting for ${key.slice(0, 12)}, locked by ${holder}; if that process is stuck, stop it (pipe gc lists locks)`)
+    const stop = hooks.stopping?.() ?? null
+    if (stop !== null) throw new NotStarted(stop)
+    await new Promise((res) => setTimeout(res, 100))
     const m = spec.forced ? undefined : store.complete(key)
     if (m !== undefined) return { digests: digestsOf(m), seconds: 0, cached: true }
   }
@@ -150,6 +183,6 @@ export const computeLocked = async (spec: ComputeSpec, hooks: ComputeHooks): Pro
     return { digests: await storeOutputs(spec, def, values, seconds, hooks), seconds, cached: false }
   } finally {
     hooks.computing?.(false)
-    unlock(lock)
+    store.locks.unlock(lock)
   }
 }

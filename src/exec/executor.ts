@@ -4,7 +4,7 @@
 // bounded: `jobs` nodes at a time and at most one `heavy` node (the tensor backend) at a time.
 // Ctrl-C sets ctx.interrupted() and stops scheduling; a failure stops scheduling too; running nodes
 // finish or stop cooperatively, so the store only ever sees complete, atomically written entries.
-import { copyFileSync, mkdirSync } from "node:fs"
+import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
@@ -46,8 +46,10 @@ export interface ExecuteOptions {
   readonly interrupted: () => boolean
   /** Called once, before the first node that has to run (never on a fully cached run). */
   readonly prepareRuntime: () => Promise<RuntimeInfo | null>
-  /** Lock staleness for locks we cannot check by pid. */
-  readonly lockStaleMs?: number
+  /** How long to wait for a key another live process is computing before failing the node (default 6 h). */
+  readonly lockTimeoutMs?: number
+  /** What this process is, recorded in its locks for whoever waits on them: "pipe run pipelines/a.yaml". */
+  readonly what?: string
   /** Where nodes are computed when not here (`pipe run --executor bullmq`); omitted: in this process. */
   readonly remote?: RemoteExecutor
 }
@@ -79,6 +81,16 @@ export interface ExecuteResult {
 }
 
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+
+/**
+ * An input was found corrupt and its recomputation gave different bytes (a non-deterministic output,
+ * like a wall-clock timing): the consumer's key, which names its input digests, is stale. The node is
+ * retried under its new key.
+ */
+class InputsChanged extends Error {}
+
+/** Retries after InputsChanged; each retry follows a recomputation, so more than this means a loop. */
+const MAX_INPUT_RETRIES = 3
 
 const causeMessage = (cause: Cause.Cause<unknown>): string => {
   const e = Cause.squash(cause)
@@ -114,11 +126,14 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
     /** Keys being computed by this run, with the node computing each (two nodes may share a key). */
     const inFlight = new Map<string, string>()
 
-    /** Recomputes the producer of a corrupt input object; it must reproduce the same bytes. */
-    const recoverInput = async (ref: InputRef, digest: string): Promise<void> => {
+    /**
+     * Recomputes the producer of a corrupt input object. Different bytes (a non-deterministic node)
+     * make the consumer's key stale: InputsChanged, and the consumer is retried under its new key.
+     */
+    const recoverInput = async (node: PipelineNode, ref: InputRef, digest: string): Promise<void> => {
       const fresh = await recover(ref.node)
       if (fresh[ref.port] !== digest)
-        throw new Error(`${ref.node} was recomputed after corruption but produced different bytes (is it deterministic?); run again`)
+        throw new InputsChanged(`${ref.node} was recomputed and produced different bytes (it is not deterministic); ${node.id} runs again with the new input`)
     }
 
     /** Input bytes, recovering corrupt or missing upstream objects by recomputing them. */
@@ -131,7 +146,7 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
         } catch (e) {
           if (!(e instanceof CorruptObject)) throw e
           o.reporter.info(`corrupt cache object for ${ref.node}.${ref.port}: ${e.reason}`)
-          await recoverInput(ref, digest)
+          await recoverInput(node, ref, digest)
           return store.readObject(digest)
         }
       }
@@ -144,6 +159,7 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
       const promise = (async () => {
         const components = componentsOf(node, (u) => current.get(u), o.paths) as KeyComponents
         const key = cacheKey(components)
+        store.protect("k", key)
         store.deleteManifest(key)
         const r = await computeAny(node, key, components, true)
         const prev = records.get(id)
@@ -159,6 +175,9 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
     const runBody =
       (node: PipelineNode) =>
       async (def: AnyNode, inputs: Record<string, unknown>): Promise<{ values: Record<string, unknown>; seconds: number }> => {
+        // Path params reach the node as the real absolute path validation checked (and the key hashed),
+        // never relative to whatever directory the CLI was started in.
+        const params = { ...node.params, ...node.paths }
         const body = Effect.gen(function* () {
           // Waiting for a permit can outlast a Ctrl-C or a failure elsewhere: then do not start.
           if (stopping()) return { started: false as const }
@@ -171,7 +190,7 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
           }
           const t0 = performance.now()
           o.reporter.start(node.id, node.kind)
-          const exit = yield* Effect.exit(Effect.suspend(() => def.run(inputs as never, node.params as never, ctx)))
+          const exit = yield* Effect.exit(Effect.suspend(() => def.run(inputs as never, params as never, ctx)))
           return { started: true as const, exit, seconds: (performance.now() - t0) / 1000 }
         })
         const guarded = def.heavy ? heavy.withPermits(1)(jobs.withPermits(1)(body)) : jobs.withPermits(1)(body)
@@ -190,24 +209,22 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
       forced,
     })
 
-    /** Computes here under the key lock (waiting for another process if needed) unless cached by then. */
+    /**
+     * Computes here under the key lock unless cached by then. While another process holds the lock it
+     * waits (naming the holder; the wait ends on Ctrl-C and after lockTimeoutMs).
+     */
     const computeHere = (node: PipelineNode, key: string, components: KeyComponents, forced: boolean): Promise<ComputeResult> =>
       computeLocked(specOf(node, key, components, forced), {
         store,
-        lockStaleMs: o.lockStaleMs ?? 6 * 3600_000,
+        what: o.what ?? "pipe run",
+        ...(o.lockTimeoutMs !== undefined ? { lockTimeoutMs: o.lockTimeoutMs } : {}),
         load: () => o.registry.load(node.kind),
         readInput: readInput(node),
         run: runBody(node),
         backend: () => state.runtime?.backend ?? null,
-        onWait: (first) => {
-          if (!first) return
-          const sibling = inFlight.get(key)
-          o.reporter.info(
-            sibling === undefined
-              ? `${node.id}: another process is computing ${key.slice(0, 12)}; waiting`
-              : `${node.id}: same key as ${sibling} (identical kind, params and inputs); waiting for its result`,
-          )
-        },
+        onWait: (message) => o.reporter.info(message),
+        sibling: () => inFlight.get(key),
+        stopping: () => (stopping() ? stopReason() : null),
         computing: (on) => (on ? inFlight.set(key, node.id) : inFlight.delete(key)),
       })
 
@@ -227,7 +244,7 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
           if (!(e instanceof CorruptInput) || retried) throw e
           const ref = node.inputs[e.port] as InputRef
           o.reporter.info(`corrupt cache object for ${ref.node}.${ref.port}: ${e.message}`)
-          await recoverInput(ref, e.digest)
+          await recoverInput(node, ref, e.digest)
         }
       }
     }
@@ -235,21 +252,26 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
     const computeAny = (node: PipelineNode, key: string, components: KeyComponents, forced: boolean): Promise<ComputeResult> =>
       o.remote === undefined ? computeHere(node, key, components, forced) : computeRemote(o.remote, node, key, components, forced)
 
-    const copyFiles = (node: PipelineNode, m: Manifest): string[] => {
+    /**
+     * Copies a node's file outputs into the run dir from verified bytes. Undefined when a stored file is
+     * corrupt or missing: the caller recomputes the node, which rewrites it.
+     */
+    const copyFiles = (node: PipelineNode, m: Manifest): string[] | undefined => {
       const files: string[] = []
       for (const out of Object.values(m.outputs)) {
         if (out.file === undefined) continue
+        let bytes: Uint8Array
+        try {
+          bytes = store.readBlob(out.file.sha256)
+        } catch (e) {
+          if (!(e instanceof CorruptObject)) throw e
+          o.reporter.info(`corrupt cache file ${out.file.name} of ${node.id}: ${e.reason}`)
+          return undefined
+        }
         const dir = join(o.runDir, node.id)
         mkdirSync(dir, { recursive: true })
-        const target = join(dir, out.file.name.replace(/[\\/]/g, "_"))
-        const src = store.blobPath(out.file.sha256)
-        try {
-          store.readBlob(out.file.sha256) // verify before handing it to a user
-          copyFileSync(src, target)
-          files.push(`${node.id}/${out.file.name}`)
-        } catch (e) {
-          o.reporter.log(node.id, `could not copy ${out.file.name}: ${messageOf(e)}`)
-        }
+        writeFileSync(join(dir, out.file.name.replace(/[\\/]/g, "_")), bytes)
+        files.push(`${node.id}/${out.file.name}`)
       }
       return files
     }
@@ -271,44 +293,72 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
           if (isSelected) record(node, null, "skipped", 0, {}, [], interrupted() ? "interrupted" : "an input is unavailable")
           return yield* finish(null)
         }
-        const components = componentsOf(node, (u) => current.get(u), o.paths) as KeyComponents
-        const key = cacheKey(components)
-        const forced = o.selection.forced.has(id)
-        const cachedManifest = forced ? undefined : store.complete(key)
-        if (cachedManifest !== undefined) {
-          store.touch(key)
-          const digests = digestsOf(cachedManifest)
-          current.set(id, digests)
-          if (isSelected) record(node, key, "cached", 0, digests, copyFiles(node, cachedManifest))
-          return yield* finish(digests)
+        const keyOf = (): { components: KeyComponents; key: string } => {
+          const components = componentsOf(node, (u) => current.get(u), o.paths) as KeyComponents
+          const key = cacheKey(components)
+          store.protect("k", key) // before it is looked up: a concurrent gc now keeps it
+          return { components, key }
         }
-        if (!isSelected || stopping()) {
-          if (isSelected) record(node, key, "skipped", 0, {}, [], stopReason())
+        let k: { components: KeyComponents; key: string }
+        try {
+          k = keyOf()
+        } catch (e) {
+          // e.g. a path param's directory changed since validation (a symlink out of the project)
+          state.failed = true
+          record(node, null, "failed", 0, {}, [], fail(node, messageOf(e)))
           return yield* finish(null)
         }
-        const result = yield* Effect.exit(Effect.tryPromise(() => computeAny(node, key, components, forced)))
+        let forced = o.selection.forced.has(id)
+        const cachedManifest = forced ? undefined : store.complete(k.key)
+        if (cachedManifest !== undefined) {
+          const files = isSelected ? copyFiles(node, cachedManifest) : []
+          if (files !== undefined) {
+            store.touch(k.key)
+            const digests = digestsOf(cachedManifest)
+            current.set(id, digests)
+            if (isSelected) record(node, k.key, "cached", 0, digests, files)
+            return yield* finish(digests)
+          }
+          forced = true // a stored file is corrupt: recompute, which rewrites it
+        }
+        if (!isSelected || stopping()) {
+          if (isSelected) record(node, k.key, "skipped", 0, {}, [], stopReason())
+          return yield* finish(null)
+        }
+        const attempt = async (): Promise<ComputeResult> => {
+          for (let retry = 0; ; retry++) {
+            try {
+              return await computeAny(node, k.key, k.components, forced)
+            } catch (e) {
+              if (!(e instanceof InputsChanged) || retry >= MAX_INPUT_RETRIES) throw e
+              o.reporter.info(e.message)
+              k = keyOf()
+            }
+          }
+        }
+        const result = yield* Effect.exit(Effect.tryPromise(attempt))
         if (Exit.isFailure(result)) {
           const err = Cause.squash(result.cause)
           const cause = err instanceof Error && err.cause !== undefined ? err.cause : err
           if (cause instanceof NotStarted) {
-            if (isSelected) record(node, key, "skipped", 0, {}, [], cause.message)
+            if (isSelected) record(node, k.key, "skipped", 0, {}, [], cause.message)
             return yield* finish(null)
           }
           const seconds = cause instanceof NodeBodyFailed ? cause.seconds : 0
           if (interrupted()) {
             // A node stopped by Ctrl-C is not a failure of the pipeline: nothing of it is cached, rerun resumes.
             const own = messageOf(cause)
-            record(node, key, "interrupted", seconds, {}, [], own === "" || /^interrupted\b/i.test(own) ? "interrupted" : `interrupted (${own})`)
+            record(node, k.key, "interrupted", seconds, {}, [], own === "" || /^interrupted\b/i.test(own) ? "interrupted" : `interrupted (${own})`)
             return yield* finish(null)
           }
           state.failed = true
-          record(node, key, "failed", seconds, {}, [], fail(node, messageOf(cause) || "failed without a message"))
+          record(node, k.key, "failed", seconds, {}, [], fail(node, messageOf(cause) || "failed without a message"))
           return yield* finish(null)
         }
         const r = result.value
         current.set(id, r.digests)
-        const m = store.readManifest(key)
-        record(node, key, r.cached ? "cached" : "ran", r.seconds, r.digests, m === undefined ? [] : copyFiles(node, m))
+        const m = store.readManifest(k.key)
+        record(node, k.key, r.cached ? "cached" : "ran", r.seconds, r.digests, (m === undefined ? undefined : copyFiles(node, m)) ?? [])
         return yield* finish(r.digests)
       })
 

@@ -6,10 +6,19 @@ import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import type { RuntimeInfo } from "./executor.ts"
 
-export const loadRuntime = async (nodesDir: string, backend: string | undefined): Promise<RuntimeInfo | null> => {
+export interface RuntimeModule {
+  readonly prepare?: (o: { backend?: string }) => Promise<RuntimeInfo>
+  /** The names `--backend` accepts; when exported, any other name is a usage error before any work. */
+  readonly backends?: readonly string[]
+}
+
+export const runtimeModule = async (nodesDir: string): Promise<RuntimeModule | undefined> => {
   const file = join(nodesDir, "_runtime.ts")
-  if (!existsSync(file)) return null
-  const mod = (await import(pathToFileURL(file).href)) as { prepare?: (o: { backend?: string }) => Promise<RuntimeInfo> }
-  if (typeof mod.prepare !== "function") return null
+  return existsSync(file) ? ((await import(pathToFileURL(file).href)) as RuntimeModule) : undefined
+}
+
+export const loadRuntime = async (nodesDir: string, backend: string | undefined): Promise<RuntimeInfo | null> => {
+  const mod = await runtimeModule(nodesDir)
+  if (typeof mod?.prepare !== "function") return null
   return mod.prepare(backend !== undefined ? { backend } : {})
 }

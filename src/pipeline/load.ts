@@ -15,6 +15,9 @@ import { type Deps, findCycles, topoSort } from "./graph.ts"
 import { paramsSchema, pipelineSchema } from "./schema.ts"
 import { displayPath, parseSource, type SourceFile } from "./source.ts"
 import { expandSweeps, globMatcher, isGlob, templatePos } from "./sweep.ts"
+import { checkPath, insideRoot } from "./path-param.ts"
+
+export { checkPath, insideRoot }
 
 export interface InputRef {
   readonly node: string
@@ -72,27 +75,6 @@ interface Origin {
   readonly pos: SourcePos
   /** Base params were already checked by the file schema; only overrides need a second look. */
   readonly override: boolean
-}
-
-/** True when `target` is `root` or below it. */
-export const insideRoot = (root: string, target: string): boolean => {
-  const rel = relative(root, target)
-  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))
-}
-
-/**
- * A path param's real absolute path (symlinks resolved), or what is wrong with it. `realRoot` is the
- * root with its own symlinks resolved, so a project under a linked directory still compares equal.
- */
-export const checkPath = (root: string, realRoot: string, v: string): string | { readonly problem: string } => {
-  if (v.trim() === "") return { problem: " is empty; name a file or directory relative to the project root" }
-  const abs = resolve(root, v)
-  if (isAbsolute(v) || !insideRoot(root, abs)) return { problem: ` = "${v}" escapes the project; use a path relative to ${root}` }
-  if (!existsSync(abs)) return { problem: `: "${v}" does not exist (relative to the project root ${root})` }
-  const real = realpathSync(abs)
-  if (!insideRoot(realRoot, real)) return { problem: ` = "${v}" leaves the project through a symlink (it resolves to ${real})` }
-  if (real === realRoot) return { problem: ` = "${v}" names the whole project (its content includes the cache); name a file or directory inside it` }
-  return real
 }
 
 const setPos = (arg: string): SourcePos => ({ file: `--set ${arg}`, line: 0, column: 0 })

@@ -2,16 +2,20 @@
 //   objects/<d[0:2]>/<d>.arrow  Arrow IPC file bytes, d = sha256(bytes)
 //   files/<d[0:2]>/<d>          raw bytes of "file" artifacts (PNG grids...), copied into runs/
 //   keys/<key>.json             manifest: which objects a node key produced, and why (key components)
-//   locks/<key>.lock            per-key lock while a process computes that key
+//   locks/<key>.lock            per-key lock while a process computes that key (lock.ts)
+//   leases/<pid>-<token>.lease  what a running process uses, so gc leaves it alone (lease.ts)
 //   registry/, memo/            node metadata and path-digest memos (pure caches, safe to delete)
 // Objects are written before their manifest, each atomically, so a visible manifest always points to
-// complete objects; a reader still re-hashes an object before trusting it (bit rot, manual edits).
+// complete objects; a reader still re-hashes an object before trusting it (bit rot, manual edits),
+// and a writer re-hashes an existing object before trusting it as a duplicate.
 import { existsSync, mkdirSync, readFileSync, statSync, unlinkSync, utimesSync } from "node:fs"
 import { join } from "node:path"
 import { CorruptObject, StoreError } from "../errors.ts"
 import { canonicalJson, sha256 } from "../key/canonical.ts"
 import type { KeyComponents } from "../key/key.ts"
 import { writeFileAtomic } from "./atomic.ts"
+import { type Lease, type LeaseItem, openLease } from "./lease.ts"
+import { type Locker, makeLocker } from "./lock.ts"
 
 export interface FileOutput {
   readonly name: string
@@ -45,6 +49,7 @@ const shard = (d: string): string => d.slice(0, 2)
 
 export interface Store {
   readonly dir: string
+  readonly locks: Locker
   readonly objectPath: (digest: string) => string
   readonly blobPath: (sha: string) => string
   readonly manifestPath: (key: string) => string
@@ -61,6 +66,12 @@ export interface Store {
   readonly complete: (key: string) => Manifest | undefined
   /** Marks a manifest as recently used (gc --max-size evicts least recently used first). */
   readonly touch: (key: string) => void
+  /** Starts this process's run lease (see lease.ts); `protect` is a no-op without one. */
+  readonly startLease: (what: string) => void
+  /** Records `id` in the lease before it is used, waiting out a concurrent gc. */
+  readonly protect: (item: LeaseItem, id: string) => void
+  /** Ends the lease and releases every lock this process holds (also on a forced exit). */
+  readonly release: () => void
 }
 
 const storeError = (what: string, e: unknown): StoreError =>
@@ -79,19 +90,48 @@ const verified = (bytes: Uint8Array, digest: string, path: string): Uint8Array =
 export interface StoreOptions {
   /** Fault injection for crash tests: called after a temp file is written, before its rename. */
   readonly beforeRename?: (target: string) => void
+  readonly locker?: Locker
+}
+
+const HEX64 = /^[0-9a-f]{64}$/
+
+/** A parsed manifest with the shape readers rely on (a hand-edited or foreign file is not cached). */
+const isManifest = (m: unknown, key: string): m is Manifest => {
+  if (typeof m !== "object" || m === null) return false
+  const r = m as Partial<Manifest>
+  if (r.key !== key || r.format !== 1 || typeof r.kind !== "string" || typeof r.outputs !== "object" || r.outputs === null) return false
+  return Object.values(r.outputs).every(
+    (o: Partial<OutputRecord>) =>
+      typeof o === "object" && o !== null && typeof o.digest === "string" && HEX64.test(o.digest) && typeof o.bytes === "number" &&
+      (o.file === undefined || (typeof o.file.sha256 === "string" && HEX64.test(o.file.sha256) && typeof o.file.bytes === "number" && typeof o.file.name === "string")),
+  )
+}
+
+const fileHashes = (p: string, d: string): boolean => {
+  try {
+    return sha256(readFileSync(p)) === d
+  } catch {
+    return false
+  }
 }
 
 export const openStore = (dir: string, opts: StoreOptions = {}): Store => {
+  const locks = opts.locker ?? makeLocker()
+  let lease: Lease | undefined
   const objectPath = (d: string): string => join(dir, "objects", shard(d), `${d}.arrow`)
   const blobPath = (d: string): string => join(dir, "files", shard(d), d)
   const manifestPath = (k: string): string => join(dir, "keys", `${k}.json`)
   const lockPath = (k: string): string => join(dir, "locks", `${k}.lock`)
 
-  const writeAddressed = (path: (d: string) => string, bytes: Uint8Array): string => {
+  const protect = (item: LeaseItem, id: string): void => lease?.protect(item, id)
+  const writeAddressed = (item: LeaseItem, path: (d: string) => string, bytes: Uint8Array): string => {
     const d = sha256(bytes)
     const target = path(d)
+    protect(item, d) // before looking: a gc running now must not delete the copy we are about to reuse
     try {
-      if (existsSync(target) && statSync(target).size === bytes.byteLength) return d
+      // An existing copy is reused only if its bytes verify: a flipped byte of the same size would
+      // otherwise survive every recomputation, and the new manifest would point at it.
+      if (existsSync(target) && statSync(target).size === bytes.byteLength && fileHashes(target, d)) return d
       mkdirSync(join(target, ".."), { recursive: true })
       writeFileAtomic(target, bytes, opts.beforeRename)
       return d
@@ -113,8 +153,8 @@ export const openStore = (dir: string, opts: StoreOptions = {}): Store => {
     const p = manifestPath(key)
     if (!existsSync(p)) return undefined
     try {
-      const m = JSON.parse(readFileSync(p, "utf8")) as Manifest
-      return m.key === key && m.format === 1 ? m : undefined
+      const m = JSON.parse(readFileSync(p, "utf8")) as unknown
+      return isManifest(m, key) ? m : undefined
     } catch {
       return undefined // unreadable manifest = not cached; it is rewritten when recomputed
     }
@@ -128,13 +168,14 @@ export const openStore = (dir: string, opts: StoreOptions = {}): Store => {
   }
   return {
     dir,
+    locks,
     objectPath,
     blobPath,
     manifestPath,
     lockPath,
-    writeObject: (bytes) => writeAddressed(objectPath, bytes),
+    writeObject: (bytes) => writeAddressed("o", objectPath, bytes),
     readObject: (d) => readAddressed(objectPath, d),
-    writeBlob: (bytes) => writeAddressed(blobPath, bytes),
+    writeBlob: (bytes) => writeAddressed("f", blobPath, bytes),
     readBlob: (d) => readAddressed(blobPath, d),
     readManifest,
     writeManifest: (m) => {
@@ -155,7 +196,10 @@ export const openStore = (dir: string, opts: StoreOptions = {}): Store => {
     complete: (key) => {
       const m = readManifest(key)
       if (m === undefined) return undefined
-      for (const o of Object.values(m.outputs)) if (!sizeIs(objectPath(o.digest), o.bytes)) return undefined
+      for (const o of Object.values(m.outputs)) {
+        if (!sizeIs(objectPath(o.digest), o.bytes)) return undefined
+        if (o.file !== undefined && !sizeIs(blobPath(o.file.sha256), o.file.bytes)) return undefined
+      }
       return m
     },
     touch: (key) => {
@@ -165,6 +209,15 @@ export const openStore = (dir: string, opts: StoreOptions = {}): Store => {
       } catch {
         // best effort: only affects gc eviction order
       }
+    },
+    startLease: (what) => {
+      lease ??= openLease(dir, locks, what)
+    },
+    protect,
+    release: () => {
+      locks.releaseAll()
+      lease?.release()
+      lease = undefined
     },
   }
 }

@@ -1,11 +1,13 @@
 // One test per failure found by the adversarial review of issue 18 (numbered as there). Each failed
 // on the code before its fix.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { spawn } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import t from "tap"
 import { makeProject, type Project } from "../engine/helpers.ts"
-import { hasStack } from "./helpers.ts"
+import { selfIdentity } from "../../src/store/identity.ts"
+import { blobPath, files, flipByte, hasStack, manifest, outputObject, planKeys, snapshot, waitFor } from "./helpers.ts"
 
 const keysDir = (p: Project): string[] => (existsSync(join(p.dir, "cache/keys")) ? readdirSync(join(p.dir, "cache/keys")).filter((f) => f.endsWith(".json")) : [])
 
@@ -35,6 +37,172 @@ t.test("(1) non-finite numbers are located errors in validate and run, never cac
   t.match(nested.stderr, /nested\.yaml:6:20: .*not a finite number/)
   t.match(nested.stderr, /nested\.yaml:11:19: .*not a finite number/)
   t.same(keysDir(p), [], "nothing was cached")
+})
+
+const sleeper = (t: { teardown: (fn: () => void) => void }): number => {
+  const child = spawn("sleep", ["60"], { stdio: "ignore" })
+  t.teardown(() => void child.kill("SIGKILL"))
+  return child.pid as number
+}
+
+t.test("(2) a lock whose pid is alive but belongs to another process is stale; a live one is waited for, boundedly, and named", async (t) => {
+  const p = makeProject(t)
+  const keys = await planKeys(p, ["pipelines/a.yaml"])
+  const lock = join(p.dir, "cache/locks", `${keys.src}.lock`)
+  mkdirSync(join(p.dir, "cache/locks"), { recursive: true })
+  const pid = sleeper(t) // alive, but not the process that took the lock
+  // the older `pid host time` form, taken a minute before this pid started
+  writeFileSync(lock, `${pid} ${hostname()} ${Date.now() - 60_000}`)
+  const gcDry = await p.pipe(["gc", "--dry-run"])
+  t.equal(gcDry.code, 0, gcDry.stderr)
+  t.match(gcDry.stdout, new RegExp(`would break stale lock .*${keys.src?.slice(0, 12)}.*pid ${pid} now belongs to another process`))
+  const { child, done } = p.spawnPipe(["run", "pipelines/a.yaml"])
+  const timer = setTimeout(() => child.kill("SIGKILL"), 30_000)
+  const r = await done
+  clearTimeout(timer)
+  t.equal(r.code, 0, `the stale lock was broken (${r.stderr})`)
+  t.notOk(existsSync(lock), "and released")
+  // the same with a lock in the current format whose start tick is not this pid's
+  const me = selfIdentity()
+  const fake = { ...me, pid, start: "1", token: "t0", created: new Date().toISOString(), what: "pipe run x.yaml: node src" }
+  writeFileSync(lock, JSON.stringify(fake))
+  const again = await p.pipe(["run", "pipelines/a.yaml", "--force", "src"])
+  t.equal(again.code, 0, again.stderr)
+  // a live holder (this test process): the wait is bounded and names it
+  writeFileSync(lock, JSON.stringify({ ...me, token: "t1", created: new Date().toISOString(), what: "pipe run elsewhere.yaml: node src" }))
+  const gcLive = await p.pipe(["gc", "--dry-run"])
+  t.match(gcLive.stdout, new RegExp(`lock ${keys.src?.slice(0, 12)}.* held by pid ${me.pid}`))
+  const waited = await p.pipe(["run", "pipelines/a.yaml", "--force", "src", "--lock-timeout", "1s"])
+  t.equal(waited.code, 1, waited.stderr)
+  t.match(waited.stderr, new RegExp(`src \\(source\\).*timed out after 1 s waiting for .*pid ${me.pid} on ${hostname()} \\(pipe run elsewhere\\.yaml: node src\\)`))
+  t.ok(existsSync(lock), "a live holder's lock is never broken")
+  // gc breaks the stale kind and keeps the live one
+  writeFileSync(join(p.dir, "cache/locks/other.lock"), `${pid} ${hostname()} ${Date.now() - 60_000}`)
+  const gc = await p.pipe(["gc"])
+  t.equal(gc.code, 0, gc.stderr)
+  t.match(gc.stdout, /broke stale lock .*other/)
+  t.notOk(existsSync(join(p.dir, "cache/locks/other.lock")))
+  t.ok(existsSync(lock))
+})
+
+// Waits (polling) until the file "go" exists in the working directory: lets a test act while a run is
+// in the middle of a node, whatever the machine's load.
+const GATE = `import { existsSync } from "node:fs"
+import { Type } from "@sinclair/typebox"
+import * as Effect from "effect/Effect"
+import { Numbers } from "../lib/artifacts.ts"
+
+const params = Type.Object({})
+export default {
+  kind: "gate",
+  description: "Input plus one, once the file go exists.",
+  params,
+  inputs: { x: Numbers },
+  outputs: { y: Numbers },
+  heavy: false,
+  run: (i: { x: Float64Array }) =>
+    Effect.gen(function* () {
+      for (let k = 0; k < 1200 && !existsSync("go"); k++) yield* Effect.sleep(50)
+      return { y: i.x.map((v) => v + 1) }
+    }),
+}
+`
+
+t.test("(3) gc during a run deletes nothing the run computed or uses", async (t) => {
+  const p = makeProject(t)
+  writeFileSync(join(p.dir, "nodes/gate.ts"), GATE)
+  // the pipeline lives outside pipelines/, so none of its keys is a gc root: only the run's lease protects them
+  writeFileSync(join(p.dir, "gated.yaml"), "name: gated\nnodes:\n  src: { kind: source }\n  sq: { kind: scale, inputs: { x: src.values } }\n  gate: { kind: gate, inputs: { x: sq.y } }\n  after: { kind: round, inputs: { x: gate.y } }\n")
+  const { child, done } = p.spawnPipe(["run", "gated.yaml"])
+  await waitFor(child, /▸ gate \(gate\) started/)
+  const gc = await p.pipe(["gc", "--keep-runs", "0"])
+  t.equal(gc.code, 0, gc.stderr)
+  t.match(gc.stdout, new RegExp(`in use by pid ${child.pid} on .*pipe run gated\\.yaml`))
+  t.equal(child.exitCode, null, "the run was still going during gc")
+  writeFileSync(join(p.dir, "go"), "")
+  const r = await done
+  t.equal(r.code, 0, r.stderr)
+  t.notMatch(r.stderr, /corrupt|missing/)
+  t.same(p.statuses(), { src: "ran", sq: "ran", gate: "ran", after: "ran" })
+  for (const n of p.lastRun().nodes) t.ok(existsSync(join(p.dir, "cache/keys", `${n.key}.json`)), `${n.id}'s entry survived`)
+  t.equal((await p.pipe(["verify"])).code, 0)
+  const again = await p.pipe(["run", "gated.yaml"])
+  t.same(p.statuses(), { src: "cached", sq: "cached", gate: "cached", after: "cached" }, again.stderr)
+})
+
+t.test("(4) a corrupt or missing file blob makes its node recompute; the run dir gets the file", async (t) => {
+  const p = makeProject(t)
+  t.equal((await p.pipe(["run", "pipelines/a.yaml"])).code, 0)
+  const out = p.lastRun().nodes.find((n) => n.id === "out")
+  const sha = manifest(p, out?.key as string).outputs.file?.file?.sha256 as string
+  for (const damage of ["flip", "delete"] as const) {
+    if (damage === "flip") flipByte(blobPath(p, sha), 0)
+    else rmSync(blobPath(p, sha))
+    const r = await p.pipe(["run", "pipelines/a.yaml"])
+    t.equal(r.code, 0, r.stderr)
+    t.notMatch(r.stderr, /could not copy/)
+    t.same(p.statuses(), { src: "cached", sq: "cached", r: "cached", out: "ran" }, damage)
+    t.equal(readFileSync(join(p.dir, "runs", p.lastRun().id, "out/values.txt"), "utf8"), "0 3 6 9")
+    t.equal(readFileSync(blobPath(p, sha), "utf8"), "0 3 6 9", "the blob was rewritten")
+  }
+})
+
+t.test("(5) pipe verify finds a flipped byte nothing reads; --force and --repair heal it", async (t) => {
+  const p = makeProject(t)
+  t.equal((await p.pipe(["run", "pipelines/a.yaml"])).code, 0)
+  const obj = outputObject(p, "out")
+  const good = readFileSync(obj)
+  flipByte(obj)
+  const cached = await p.pipe(["run", "pipelines/a.yaml"])
+  t.equal(cached.code, 0, "a rerun that reads only manifests does not look at object bytes (by design)")
+  const v = await p.pipe(["verify"])
+  t.equal(v.code, 1)
+  t.match(v.stdout, new RegExp(`corrupt object .*${obj.split("/").at(-1)?.slice(0, 12)}.*render`))
+  // recomputing the producer rewrites the object even though a file of the same size exists
+  const forced = await p.pipe(["run", "pipelines/a.yaml", "--force", "out"])
+  t.equal(forced.code, 0, forced.stderr)
+  t.same(readFileSync(obj), good, "the object was rewritten")
+  t.equal((await p.pipe(["verify"])).code, 0)
+  flipByte(obj)
+  const repair = await p.pipe(["verify", "--repair"])
+  t.equal(repair.code, 0, repair.stdout)
+  t.match(repair.stdout, /deleted/)
+  t.equal((await p.pipe(["verify"])).code, 0, "clean after repair")
+  t.equal((await p.pipe(["run", "pipelines/a.yaml"])).code, 0)
+  t.same(p.statuses(), { src: "cached", sq: "cached", r: "cached", out: "ran" })
+  t.same(readFileSync(obj), good)
+})
+
+const CLOCK = `// Non-deterministic on purpose: a wall-clock timing, like the samplers' seconds_per_image.
+import { Type } from "@sinclair/typebox"
+import * as Effect from "effect/Effect"
+import { Numbers } from "../lib/artifacts.ts"
+
+const params = Type.Object({})
+export default {
+  kind: "clock",
+  description: "Input plus a timing.",
+  params,
+  inputs: { x: Numbers },
+  outputs: { y: Numbers },
+  heavy: false,
+  run: (i: { x: Float64Array }) => Effect.sync(() => ({ y: Float64Array.from([...i.x, performance.now() + Math.random()]) })),
+}
+`
+
+t.test("(6) recomputing a corrupt non-deterministic output does not fail its consumer", async (t) => {
+  const p = makeProject(t)
+  writeFileSync(join(p.dir, "nodes/clock.ts"), CLOCK)
+  writeFileSync(join(p.dir, "pipelines/clock.yaml"), "name: clock\nnodes:\n  src: { kind: source }\n  timing: { kind: clock, inputs: { x: src.values } }\n  score: { kind: round, inputs: { x: timing.y } }\n")
+  t.equal((await p.pipe(["run", "pipelines/clock.yaml"])).code, 0)
+  flipByte(outputObject(p, "timing"))
+  const r = await p.pipe(["run", "pipelines/clock.yaml", "--force", "score"])
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stderr, /corrupt cache object for timing\.y/)
+  t.same(p.statuses(), { src: "cached", timing: "ran", score: "ran" })
+  const rec = p.lastRun().nodes
+  t.equal(manifest(p, rec.find((n) => n.id === "score")?.key as string).outputs.y !== undefined, true)
+  t.equal((await p.pipe(["verify"])).code, 0)
 })
 
 t.test("(7) path params: symlinks are resolved before the inside-the-project check; empty paths are rejected", async (t) => {
@@ -104,4 +272,62 @@ t.test("(9) raw errors become located or usage errors", async (t) => {
   t.match(outside.stderr, /x\.yaml: no node kinds in .*nodes/)
   t.notMatch(outside.stderr, /schema is invalid/)
   for (const r of [b, inc, dir, cache, outside]) t.notOk(hasStack(r))
+})
+
+t.test("(9) --backend is checked before any work, also on a fully cached run", async (t) => {
+  const p = makeProject(t)
+  const fresh = await p.pipe(["run", "pipelines/a.yaml", "--backend", "nosuch"])
+  t.equal(fresh.code, 2, fresh.stderr)
+  t.match(fresh.stderr, /--backend nosuch: unknown backend \(backends: /)
+  t.same(keysDir(p), [], "nothing ran")
+  t.equal((await p.pipe(["run", "pipelines/a.yaml"])).code, 0)
+  const cached = await p.pipe(["run", "pipelines/a.yaml", "--backend", "nosuch"])
+  t.equal(cached.code, 2)
+  t.equal(p.runs().length, 1, "no run recorded")
+  t.equal((await p.pipe(["run", "pipelines/a.yaml", "--backend", "fixture-cpu"])).code, 0)
+})
+
+t.test("(9) SIGTERM is handled like Ctrl-C: run.json written, locks released", async (t) => {
+  const p = makeProject(t)
+  const { child, done } = p.spawnPipe(["run", "pipelines/interrupt.yaml"])
+  await waitFor(child, /▸ s[12] \(slow\) started/)
+  await new Promise((r) => setTimeout(r, 200))
+  child.kill("SIGTERM")
+  const r = await done
+  t.equal(r.code, 143, r.stderr)
+  t.equal(p.lastRun().status, "interrupted")
+  t.same(files(join(p.dir, "cache/locks")), [], "no lock left")
+  t.same(files(join(p.dir, "cache/leases")), [], "no lease left")
+  t.match(r.stderr, /run the same command again to resume/)
+})
+
+t.test("(9) gc --dry-run writes nothing", async (t) => {
+  const p = makeProject(t)
+  t.equal((await p.pipe(["run", "pipelines/a.yaml"])).code, 0)
+  writeFileSync(join(p.dir, "lib/helper.ts"), "// edited: new code versions, so new registry metadata\nexport const factor = (x: number): number => x * 1\n")
+  const before = { cache: snapshot(join(p.dir, "cache")), runs: snapshot(join(p.dir, "runs")) }
+  const dry = await p.pipe(["gc", "--dry-run"])
+  t.equal(dry.code, 0, dry.stderr)
+  t.same({ cache: snapshot(join(p.dir, "cache")), runs: snapshot(join(p.dir, "runs")) }, before)
+})
+
+t.test("(9) export infers the format from --out and refuses a mismatch", async (t) => {
+  const p = makeProject(t)
+  t.equal((await p.pipe(["run", "pipelines/a.yaml"])).code, 0)
+  const png = await p.pipe(["export", "pipelines/a.yaml", "src.values", "--out", "x.png"])
+  t.equal(png.code, 2)
+  t.match(png.stderr, /png export supports image batches and datasets/)
+  t.notOk(existsSync(join(p.dir, "x.png")))
+  const mismatch = await p.pipe(["export", "pipelines/a.yaml", "src.values", "--out", "x.png", "--format", "arrow"])
+  t.equal(mismatch.code, 2)
+  t.match(mismatch.stderr, /--out x\.png .* --format arrow/)
+  t.notOk(existsSync(join(p.dir, "x.png")))
+  const txt = await p.pipe(["export", "pipelines/a.yaml", "out.file", "--out", "values.txt"])
+  t.equal(txt.code, 0, txt.stderr)
+  t.equal(readFileSync(join(p.dir, "values.txt"), "utf8"), "0 3 6 9", "a file artifact exports as its own bytes")
+  const wrongExt = await p.pipe(["export", "pipelines/a.yaml", "out.file", "--out", "values.png"])
+  t.equal(wrongExt.code, 2)
+  t.match(wrongExt.stderr, /text\/plain/)
+  const arrow = await p.pipe(["export", "pipelines/a.yaml", "src.values", "--out", "x.arrow"])
+  t.equal(arrow.code, 0, arrow.stderr)
 })

@@ -52,6 +52,7 @@ export interface WorkerConfig {
   readonly root: string
   readonly nodes: string
   readonly cache: string
+  /** Lock files (and leases) of another host older than this count as stale; the worker heartbeats its own. */
   readonly lockStaleMs: number
   readonly backend: string | undefined
 }

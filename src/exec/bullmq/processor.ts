@@ -3,10 +3,11 @@
 // the parent keeps the job alive, this process computes. It runs exactly the local executor's
 // per-node step (src/exec/compute.ts: lock, compute, store) after checking that this checkout has
 // the code and the path contents the job was keyed with; otherwise it refuses rather than store a
-// wrong artifact under the job's key.
+// wrong artifact under the job's key. While it runs, its run lease protects the job's key and input
+// objects from a `pipe gc` anywhere on the shared store.
 // Failures: the node's own error and a corrupt input are final (UnrecoverableError: retrying cannot
 // help); anything else (a refusal, a full disk, a stopping worker) is retried by BullMQ with backoff.
-import { resolve } from "node:path"
+import { realpathSync } from "node:fs"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Cause from "effect/Cause"
@@ -14,7 +15,9 @@ import type { SandboxedJob } from "bullmq"
 import { CorruptObject } from "../../errors.ts"
 import { makePathDigester, type PathDigester } from "../../key/path-digest.ts"
 import type { NodeContext, ProgressEvent } from "../../node.ts"
+import { checkPath } from "../../pipeline/path-param.ts"
 import { loadRegistry, type Registry } from "../../registry/registry.ts"
+import { makeLocker } from "../../store/lock.ts"
 import { openStore, type Store } from "../../store/store.ts"
 import { computeLocked, CorruptInput, NodeBodyFailed } from "../compute.ts"
 import type { RuntimeInfo } from "../executor.ts"
@@ -34,33 +37,43 @@ const state = { local: null as Promise<Local> | null, runtime: null as Promise<R
 const local = (): Promise<Local> =>
   (state.local ??= (async () => ({
     registry: await loadRegistry({ root: config.root, nodesDir: config.nodes, cacheDir: config.cache }),
-    store: openStore(config.cache),
-    paths: makePathDigester(config.cache),
+    // Lock files of other hosts (other workers) are judged by age: the worker heartbeats its own.
+    store: openStore(config.cache, { locker: makeLocker({ staleMs: config.lockStaleMs }) }),
+    paths: makePathDigester(config.cache, { root: config.root }),
   }))())
 
 // SIGTERM or SIGINT (sent to this process itself): a running node stops at its next interrupt
 // check, and the job is retried elsewhere rather than failed.
 for (const signal of ["SIGTERM", "SIGINT"] as const) process.on(signal, () => void (state.stopping = true))
 
-/** Why this checkout cannot compute the job, or undefined when it can. */
-const refusal = (l: Local, data: NodeJobData): string | undefined => {
+/**
+ * The body's params (path params as the real absolute paths in this checkout, as the local executor
+ * passes them), or why this checkout cannot compute the job.
+ */
+const paramsHere = (l: Local, data: NodeJobData): { readonly params: Record<string, unknown> } | { readonly refused: string } => {
   const { components, code } = data.spec
   const entry = l.registry.entries.get(components.kind)
   const who = `worker ${config.name} refused ${components.kind} (key ${data.spec.key.slice(0, 12)})`
-  if (entry === undefined) return `${who}: no node kind "${components.kind}" in ${config.nodes}; is it the same project checkout?`
+  if (entry === undefined) return { refused: `${who}: no node kind "${components.kind}" in ${config.nodes}; is it the same project checkout?` }
   if (entry.code.digest !== components.codeVersion) {
     const files = [...new Set([...Object.keys(entry.code.files), ...Object.keys(code.files)])].filter((f) => entry.code.files[f] !== code.files[f])
     const pkgs = [...new Set([...Object.keys(entry.code.packages), ...Object.keys(code.packages)])]
       .filter((p) => entry.code.packages[p] !== code.packages[p])
       .map((p) => `${p} ${code.packages[p] ?? "-"} here ${entry.code.packages[p] ?? "-"}`)
-    return `${who}: its code version differs from the submitter's (${[...files, ...pkgs].join(", ") || "code digest"}); update this worker's checkout (and npm ci), then restart it`
+    return { refused: `${who}: its code version differs from the submitter's (${[...files, ...pkgs].join(", ") || "code digest"}); update this worker's checkout (and npm ci), then restart it` }
   }
+  // Jobs carry path params as written (project-relative): each resolves against this checkout, with
+  // the loader's checks (inside the project, also through symlinks).
+  const params: Record<string, unknown> = { ...data.params }
+  const realRoot = realpathSync(config.root)
   for (const [name, digest] of Object.entries(components.paths)) {
     const rel = data.params[name]
-    if (typeof rel !== "string" || l.paths.digest(resolve(config.root, rel)) !== digest)
-      return `${who}: path param ${name} = ${String(rel)} has different content in ${config.root}`
+    const real = typeof rel === "string" ? checkPath(config.root, realRoot, rel) : { problem: " is not a path" }
+    if (typeof real !== "string") return { refused: `${who}: path param ${name}${real.problem}` }
+    if (l.paths.digest(real) !== digest) return { refused: `${who}: path param ${name} = ${String(rel)} has different content in ${config.root}` }
+    params[name] = real
   }
-  return undefined
+  return { params }
 }
 
 const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))
@@ -68,11 +81,12 @@ const messageOf = (e: unknown): string => (e instanceof Error ? e.message : Stri
 /** BullMQ's UnrecoverableError, which it recognises by name: importing bullmq here costs ~0.3 s per job process. */
 const unrecoverable = (message: string): Error => Object.assign(new Error(message), { name: "UnrecoverableError" })
 
-export default async (job: SandboxedJob<NodeJobData, NodeJobResult>): Promise<NodeJobResult> => {
+const computeJob = async (job: SandboxedJob<NodeJobData, NodeJobResult>, l: Local): Promise<NodeJobResult> => {
   const data = job.data
-  const l = await local()
-  const refused = refusal(l, data)
-  if (refused !== undefined) throw new Error(refused)
+  l.store.protect("k", data.spec.key)
+  for (const digest of Object.values(data.spec.components.inputs)) l.store.protect("o", digest)
+  const here = paramsHere(l, data)
+  if ("refused" in here) throw new Error(here.refused)
   const send = (p: JobProgress): void => void job.updateProgress(p).catch(() => undefined)
   let lastSent = 0
   let lastPhase = ""
@@ -90,7 +104,9 @@ export default async (job: SandboxedJob<NodeJobData, NodeJobResult>): Promise<No
   try {
     const r = await computeLocked(data.spec, {
       store: l.store,
-      lockStaleMs: config.lockStaleMs,
+      what: `pipe worker ${config.name}`,
+      onWait: (m) => send({ t: "log", m }),
+      stopping: () => (state.stopping ? `worker ${config.name} is stopping` : null),
       load: () => l.registry.load(data.spec.components.kind),
       readInput: async (port, digest) => {
         try {
@@ -109,7 +125,7 @@ export default async (job: SandboxedJob<NodeJobData, NodeJobResult>): Promise<No
         }
         send({ t: "start", worker: config.name })
         const t0 = performance.now()
-        const exit = await Effect.runPromiseExit(Effect.suspend(() => def.run(inputs as never, data.params as never, ctx)))
+        const exit = await Effect.runPromiseExit(Effect.suspend(() => def.run(inputs as never, here.params as never, ctx)))
         const seconds = (performance.now() - t0) / 1000
         if (Exit.isSuccess(exit)) return { values: exit.value as Record<string, unknown>, seconds }
         const e = Cause.squash(exit.cause)
@@ -123,7 +139,19 @@ export default async (job: SandboxedJob<NodeJobData, NodeJobResult>): Promise<No
     if (e instanceof NodeBodyFailed) throw unrecoverable(nodeFailedReason(e.seconds, e.message || "failed without a message"))
     if (e instanceof CorruptInput) throw unrecoverable(corruptInputReason(e.port, e.digest, e.message))
     throw e
+  }
+}
+
+export default async (job: SandboxedJob<NodeJobData, NodeJobResult>): Promise<NodeJobResult> => {
+  const data = job.data
+  const l = await local()
+  // One job at a time per job process: the lease is this job's. The key and the input objects are
+  // recorded before anything reads them, so a concurrent gc keeps them (or we wait for it to finish).
+  l.store.startLease(`pipe worker ${config.name}: ${data.spec.computedBy.pipeline}#${data.spec.computedBy.node}`)
+  try {
+    return await computeJob(job, l)
   } finally {
+    l.store.release()
     l.paths.flush()
   }
 }

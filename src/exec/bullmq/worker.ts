@@ -88,7 +88,8 @@ export const startWorker = async (o: WorkerOptions): Promise<RunningWorker> => {
       const now = new Date()
       for (const key of running.keys()) {
         const file = o.store.lockPath(key)
-        if (readLock(file)?.host !== hostname()) continue
+        const r = readLock(file)
+        if (r.kind !== "held" || r.info.host !== hostname()) continue
         try {
           utimesSync(file, now, now)
         } catch {
