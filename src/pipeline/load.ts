@@ -128,6 +128,34 @@ const posKey = (p: SourcePos): string => `${p.file}:${p.line}:${p.column}`
 
 const deepClone = <T>(v: T): T => structuredClone(v)
 
+interface Validators {
+  readonly fileValidator: ValidateFunction
+  readonly paramValidator: (kind: string) => ValidateFunction
+}
+
+// Compiled schemas per registry: compiling costs far more than validating (tens of ms per pipeline
+// schema), and gc loads every pipeline under every profile with one registry. A registry never
+// changes after loading, so its validators never go stale; the WeakMap lets both be collected.
+const compiled = new WeakMap<Registry, Validators>()
+
+const validatorsOf = (registry: Registry): Validators => {
+  const hit = compiled.get(registry)
+  if (hit !== undefined) return hit
+  const ajv = makeAjv()
+  const fileValidator = compile(ajv, pipelineSchema([...registry.entries.values()].map((e) => e.meta), "expanded"))
+  const paramValidators = new Map<string, ValidateFunction>()
+  const paramValidator = (kind: string): ValidateFunction => {
+    const known = paramValidators.get(kind)
+    if (known !== undefined) return known
+    const v = compile(ajv, paramsSchema((registry.entries.get(kind) as NodeEntry).meta))
+    paramValidators.set(kind, v)
+    return v
+  }
+  const v = { fileValidator, paramValidator }
+  compiled.set(registry, v)
+  return v
+}
+
 export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
   const cwd = opts.cwd ?? process.cwd()
   const root = resolve(opts.root)
@@ -152,18 +180,7 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
     causes.add(d)
     explained.add(posKey(d.pos))
   }
-  const metas = [...opts.registry.entries.values()].map((e) => e.meta)
-  const ajv = makeAjv()
-  const fileValidator = compile(ajv, pipelineSchema(metas, "expanded"))
-  const paramValidators = new Map<string, ValidateFunction>()
-  const paramValidator = (kind: string): ValidateFunction => {
-    const hit = paramValidators.get(kind)
-    if (hit !== undefined) return hit
-    const entry = opts.registry.entries.get(kind) as NodeEntry
-    const v = compile(ajv, paramsSchema(entry.meta))
-    paramValidators.set(kind, v)
-    return v
-  }
+  const { fileValidator, paramValidator } = validatorsOf(opts.registry)
 
   // 1. Files: this one and its includes (depth first, includes before includers, each once).
   const files: SourceFile[] = []
