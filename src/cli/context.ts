@@ -68,10 +68,18 @@ export interface Project {
 
 /**
  * PIPE_TEST_CRASH=object|manifest kills this process with SIGKILL right before the first rename of
- * an object (`.arrow`) or a manifest (`.json`): the crash tests use it to stop a write half way.
+ * an object (`.arrow`) or a manifest (`.json`); PIPE_TEST_CRASH=rename:N right before the N-th rename
+ * of any store file (objects, file blobs, manifests). The crash tests use it to stop a write half way.
  */
 const crashHook = (env: NodeJS.ProcessEnv): ((target: string) => void) | undefined => {
-  const at = env.PIPE_TEST_CRASH
+  const at = env.PIPE_TEST_CRASH ?? ""
+  const nth = /^rename:(\d+)$/.exec(at)
+  if (nth !== null) {
+    let left = Number(nth[1])
+    return () => {
+      if (--left === 0) process.kill(process.pid, "SIGKILL")
+    }
+  }
   if (at !== "object" && at !== "manifest") return undefined
   const suffix = at === "object" ? ".arrow" : ".json"
   return (target) => {

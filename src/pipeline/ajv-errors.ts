@@ -79,7 +79,7 @@ export const diagnosticsOf = (errors: readonly ErrorObject[], ctx: ErrorContext)
     } else if (e.keyword === "required") {
       message = `${where || "file"}: missing required "${String((e.params as { missingProperty: string }).missingProperty)}"`
     } else if (e.keyword === "type") {
-      message = `${where}: must be ${String((e.params as { type: string }).type)}, got ${show(getAt(ctx.data, rel))}`
+      message = `${where || "the file"}: must be ${String((e.params as { type: string }).type)}, got ${show(getAt(ctx.data, rel))}`
     } else if (e.keyword === "enum" && rel[0] === "nodes" && rel[2] === "kind" && rel.length === 3) {
       const kind = String(getAt(ctx.data, rel))
       const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String)

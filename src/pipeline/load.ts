@@ -90,7 +90,7 @@ export const parseSet = (arg: string): { node: string; path: string[]; value: un
   try {
     value = parseYaml(arg.slice(eq + 1)) as unknown
   } catch (e) {
-    return `value is not valid YAML: ${e instanceof Error ? e.message : String(e)}`
+    return `value is not valid YAML: ${(e instanceof Error ? e.message : String(e)).split("\n")[0]}`
   }
   const bad = nonFinitePaths(value)[0]
   if (bad !== undefined) return `${bad.length > 0 ? `value at ${bad.join(".")}` : "value"} ${NON_FINITE_HINT}`

@@ -108,3 +108,26 @@ export const newestRun = (p: Project): RunRecord => {
   const id = readdirSync(join(p.dir, "runs")).sort().at(-1) as string
   return JSON.parse(readFileSync(join(p.dir, "runs", id, "run.json"), "utf8")) as RunRecord
 }
+
+// Waits (polling) until the file "go" exists in the working directory: lets a test act while a run is
+// in the middle of a node, whatever the machine's load.
+export const GATE = `import { existsSync } from "node:fs"
+import { Type } from "@sinclair/typebox"
+import * as Effect from "effect/Effect"
+import { Numbers } from "../lib/artifacts.ts"
+
+const params = Type.Object({})
+export default {
+  kind: "gate",
+  description: "Input plus one, once the file go exists.",
+  params,
+  inputs: { x: Numbers },
+  outputs: { y: Numbers },
+  heavy: false,
+  run: (i: { x: Float64Array }) =>
+    Effect.gen(function* () {
+      for (let k = 0; k < 6000 && !existsSync("go"); k++) yield* Effect.sleep(50) // at most 5 min
+      return { y: i.x.map((v) => v + 1) }
+    }),
+}
+`

@@ -7,7 +7,7 @@ import { join } from "node:path"
 import t from "tap"
 import { makeProject, type Project } from "../engine/helpers.ts"
 import { selfIdentity } from "../../src/store/identity.ts"
-import { blobPath, files, flipByte, hasStack, manifest, outputObject, planKeys, snapshot, waitFor } from "./helpers.ts"
+import { blobPath, files, flipByte, GATE, hasStack, manifest, outputObject, planKeys, snapshot, waitFor } from "./helpers.ts"
 
 const keysDir = (p: Project): string[] => (existsSync(join(p.dir, "cache/keys")) ? readdirSync(join(p.dir, "cache/keys")).filter((f) => f.endsWith(".json")) : [])
 
@@ -84,29 +84,6 @@ t.test("(2) a lock whose pid is alive but belongs to another process is stale; a
   t.notOk(existsSync(join(p.dir, "cache/locks/other.lock")))
   t.ok(existsSync(lock))
 })
-
-// Waits (polling) until the file "go" exists in the working directory: lets a test act while a run is
-// in the middle of a node, whatever the machine's load.
-const GATE = `import { existsSync } from "node:fs"
-import { Type } from "@sinclair/typebox"
-import * as Effect from "effect/Effect"
-import { Numbers } from "../lib/artifacts.ts"
-
-const params = Type.Object({})
-export default {
-  kind: "gate",
-  description: "Input plus one, once the file go exists.",
-  params,
-  inputs: { x: Numbers },
-  outputs: { y: Numbers },
-  heavy: false,
-  run: (i: { x: Float64Array }) =>
-    Effect.gen(function* () {
-      for (let k = 0; k < 1200 && !existsSync("go"); k++) yield* Effect.sleep(50)
-      return { y: i.x.map((v) => v + 1) }
-    }),
-}
-`
 
 t.test("(3) gc during a run deletes nothing the run computed or uses", async (t) => {
   const p = makeProject(t)

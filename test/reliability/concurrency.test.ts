@@ -1,0 +1,88 @@
+// Several processes on one store: concurrent runs that share nodes compute each key once; gc while
+// runs are in the middle of their nodes deletes nothing they use; a run waits for a live gc and
+// ignores a dead one.
+import { spawn } from "node:child_process"
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import t from "tap"
+import { makeProject } from "../engine/helpers.ts"
+import { processStart, selfIdentity } from "../../src/store/identity.ts"
+import { GATE, files, inProcess, waitFor } from "./helpers.ts"
+
+t.test("three concurrent runs of two pipelines sharing a sub-DAG: each key is computed once", async (t) => {
+  const p = makeProject(t)
+  const runs = [
+    p.spawnPipe(["run", "pipelines/a.yaml"]),
+    p.spawnPipe(["run", "pipelines/b.yaml", "--set", "slow.ms=100"]),
+    p.spawnPipe(["run", "pipelines/a.yaml"]),
+  ]
+  for (const r of await Promise.all(runs.map((x) => x.done))) t.equal(r.code, 0, r.stderr)
+  const ran = new Map<string, number>()
+  for (const run of p.runs()) for (const n of run.nodes) if (n.status === "ran") ran.set(n.key as string, (ran.get(n.key as string) ?? 0) + 1)
+  t.same([...ran.values()].filter((c) => c !== 1), [], "no key was computed twice")
+  t.equal(ran.size, 5, "src, sq, r, out and slow: each computed by exactly one process")
+  t.equal((await inProcess(p.dir)(["verify"])).code, 0)
+  t.same(files(join(p.dir, "cache/locks")), [], "every lock released")
+})
+
+// different src.n, so the two runs share no key (a shared key would make one wait for the other)
+const GATED = (tag: string, n: number): string =>
+  `name: gated-${tag}\nnodes:\n  src: { kind: source, params: { n: ${n} } }\n  sq: { kind: scale, inputs: { x: src.values } }\n  gate: { kind: gate, inputs: { x: sq.y } }\n  after: { kind: round, inputs: { x: gate.y } }\n`
+
+t.test("gc, repeatedly, while two runs are inside a node: both finish and keep every entry", async (t) => {
+  const p = makeProject(t)
+  writeFileSync(join(p.dir, "nodes/gate.ts"), GATE)
+  // outside pipelines/: no key of these runs is a gc root, only their leases protect them
+  for (const [tag, n] of [["x", 3], ["y", 4]] as const) writeFileSync(join(p.dir, `${tag}.yaml`), GATED(tag, n))
+  const a = p.spawnPipe(["run", "x.yaml"])
+  const b = p.spawnPipe(["run", "y.yaml"])
+  await Promise.all([waitFor(a.child, /▸ gate \(gate\) started/), waitFor(b.child, /▸ gate \(gate\) started/)])
+  for (let i = 0; i < 3; i++) {
+    const gc = await p.pipe(["gc", "--keep-runs", "0", "--max-size", "0"])
+    t.equal(gc.code, 0, gc.stderr)
+    t.match(gc.stdout, /in use by pid .*x\.yaml/)
+    t.match(gc.stdout, /in use by pid .*y\.yaml/)
+  }
+  writeFileSync(join(p.dir, "go"), "")
+  for (const r of await Promise.all([a.done, b.done])) {
+    t.equal(r.code, 0, r.stderr)
+    t.notMatch(r.stderr, /corrupt|missing/)
+  }
+  const pipe = inProcess(p.dir)
+  t.equal((await pipe(["verify"])).code, 0)
+  for (const tag of ["x", "y"]) {
+    const again = await pipe(["run", `${tag}.yaml`])
+    t.equal(again.code, 0, again.stderr)
+    t.match(again.stderr, /4 cached, 0 ran/, `${tag}: everything it computed is still there`)
+  }
+})
+
+t.test("a run waits while a live gc holds gc.lock, and ignores a dead gc's", async (t) => {
+  const p = makeProject(t)
+  const gcLock = join(p.dir, "cache/locks/gc.lock")
+  mkdirSync(join(p.dir, "cache/locks"), { recursive: true })
+  const sleeper = spawn("sleep", ["60"], { stdio: "ignore" })
+  t.teardown(() => void sleeper.kill("SIGKILL"))
+  const holder = { ...selfIdentity(), pid: sleeper.pid as number, start: processStart(sleeper.pid as number) ?? "", token: "gc", created: new Date().toISOString(), what: "pipe gc" }
+  writeFileSync(gcLock, JSON.stringify(holder))
+  const busy = await p.pipe(["gc"])
+  t.equal(busy.code, 1)
+  t.match(busy.stderr, new RegExp(`another pipe gc is running \\(pid ${sleeper.pid}`))
+  const { done } = p.spawnPipe(["run", "pipelines/a.yaml"])
+  // the run's lease appears right before its first key is looked up; then it must wait for the gc
+  while (files(join(p.dir, "cache/leases")).length === 0) await new Promise((r) => setTimeout(r, 50))
+  await new Promise((r) => setTimeout(r, 500))
+  const released = Date.now()
+  rmSync(gcLock)
+  const r = await done
+  t.equal(r.code, 0, r.stderr)
+  const src = p.lastRun().nodes.find((n) => n.id === "src")
+  const created = (JSON.parse(readFileSync(join(p.dir, "cache/keys", `${src?.key}.json`), "utf8")) as { created: string }).created
+  t.ok(Date.parse(created) >= released - 5, `src was computed after gc.lock went away (${created})`)
+  // a gc.lock whose holder is dead does not hold anyone up
+  writeFileSync(gcLock, JSON.stringify({ ...holder, pid: 2 ** 22 + 3 }))
+  const dead = await inProcess(p.dir)(["run", "pipelines/a.yaml", "--force", "src"])
+  t.equal(dead.code, 0, dead.stderr)
+  const gc = await inProcess(p.dir)(["gc"])
+  t.equal(gc.code, 0, gc.stderr)
+})
