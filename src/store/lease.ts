@@ -11,12 +11,12 @@
 // If gc read the leases after the append, it saw K. If before, gc.lock was already held when the run
 // looked, so the run waited until gc finished and only then looked K up (finding it, or not: then it
 // is simply not cached). Appends are not fsynced: a lease only matters while its process lives.
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from "node:fs"
+import { appendFileSync, existsSync, mkdirSync, readdirSync, unlinkSync } from "node:fs"
 import { join } from "node:path"
 import { randomBytes } from "node:crypto"
 import { StoreError } from "../errors.ts"
-import { describeHolder, isSelf, liveness } from "./identity.ts"
-import { type Locker, type LockInfo, readLock } from "./lock.ts"
+import { describeHolder, isSelf } from "./identity.ts"
+import { holderGone, type Locker, type LockInfo, parseLock, readLock, readStamped } from "./lock.ts"
 
 export type LeaseItem = "k" | "o" | "f"
 
@@ -94,29 +94,18 @@ export const readLeases = (cacheDir: string, locker: Locker, staleMs = 6 * 3600_
     .filter((f) => f.endsWith(".lease"))
     .flatMap((f) => {
       const file = join(dir, f)
-      let text: string
-      let mtimeMs: number
-      try {
-        mtimeMs = statSync(file).mtimeMs
-        text = readFileSync(file, "utf8")
-      } catch {
-        return [] // released meanwhile
-      }
-      const [first = "", ...lines] = text.split("\n")
-      let holder: LockInfo | undefined
-      try {
-        const h = JSON.parse(first) as LockInfo
-        holder = typeof h.pid === "number" && typeof h.host === "string" ? h : undefined
-      } catch {
-        holder = undefined
-      }
-      const age = Date.now() - mtimeMs
-      let stale: string | undefined
-      if (holder === undefined) stale = age > UNREADABLE_LEASE_MS ? "its header is unreadable" : undefined
-      else if (!isSelf(holder, locker.self)) {
-        const lv = liveness(holder, locker.self)
-        stale = lv.state === "dead" ? lv.why : lv.state === "unknown" && age > staleMs ? `taken on host ${holder.host} long ago` : undefined
-      }
+      const stamped = readStamped(file)
+      if (stamped === undefined) return [] // released meanwhile
+      const [first = "", ...lines] = stamped.text.split("\n")
+      const holder = parseLock(first)
+      const stale =
+        holder === undefined
+          ? Date.now() - stamped.mtimeMs > UNREADABLE_LEASE_MS
+            ? "its header is unreadable"
+            : undefined
+          : isSelf(holder, locker.self)
+            ? undefined
+            : holderGone(holder, stamped.mtimeMs, locker.self, staleMs, Date.now())
       const sets = { k: new Set<string>(), o: new Set<string>(), f: new Set<string>() }
       for (const l of lines) {
         const [item, id] = l.split(" ")

@@ -33,7 +33,8 @@ export type LockRead =
 /** A lock file that does not parse may be a foreign or torn file: broken after this grace period. */
 const UNREADABLE_GRACE_MS = 10_000
 
-const parseLock = (text: string): LockInfo | undefined => {
+/** A lock's (or lease header's) holder, from JSON or the older `pid host time` form. */
+export const parseLock = (text: string): LockInfo | undefined => {
   try {
     const j = JSON.parse(text) as Partial<LockInfo>
     if (typeof j.pid === "number" && typeof j.host === "string" && typeof j.token === "string")
@@ -46,17 +47,40 @@ const parseLock = (text: string): LockInfo | undefined => {
   return { pid: Number(m[1]), host: m[2] as string, boot: "", start: "", token: `legacy ${text.trim()}`, created: new Date(Number(m[3])).toISOString(), what: "", legacy: true }
 }
 
-export const readLock = (file: string): LockRead => {
-  let text: string
-  let mtimeMs: number
+/** A file's text and modification time, or undefined when it is gone. */
+export const readStamped = (file: string): { readonly text: string; readonly mtimeMs: number } | undefined => {
   try {
-    mtimeMs = statSync(file).mtimeMs
-    text = readFileSync(file, "utf8")
+    const mtimeMs = statSync(file).mtimeMs
+    return { text: readFileSync(file, "utf8"), mtimeMs }
   } catch {
-    return { kind: "missing" }
+    return undefined
   }
-  const info = parseLock(text)
-  return info === undefined ? { kind: "unreadable", mtimeMs } : { kind: "held", info, mtimeMs }
+}
+
+export const readLock = (file: string): LockRead => {
+  const f = readStamped(file)
+  if (f === undefined) return { kind: "missing" }
+  const info = parseLock(f.text)
+  return info === undefined ? { kind: "unreadable", mtimeMs: f.mtimeMs } : { kind: "held", info, mtimeMs: f.mtimeMs }
+}
+
+/**
+ * Why the holder of a lock or lease (written `mtimeMs`) is gone, or undefined when it may still run.
+ * A holder on another host cannot be checked: it counts as gone after `staleMs`.
+ */
+export const holderGone = (info: LockInfo, mtimeMs: number, self: ProcessIdentity, staleMs: number, now: number): string | undefined => {
+  const lv = liveness(info, self)
+  if (lv.state === "dead") return lv.why
+  if (lv.state === "unknown") {
+    const age = now - mtimeMs
+    return age > staleMs ? `taken on host ${info.host} ${ago(age)} ago (locks from other hosts expire after ${ago(staleMs)})` : undefined
+  }
+  if (info.legacy === true) {
+    // Older lock files carry no start tick: a process that started after the lock was taken is not its holder.
+    const started = processStartMs(info.pid)
+    if (started !== undefined && started > Date.parse(info.created) + 1000) return `pid ${info.pid} now belongs to another process`
+  }
+  return undefined
 }
 
 const ago = (ms: number): string => (ms >= 3600_000 ? `${(ms / 3600_000).toFixed(1)} h` : ms >= 60_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`)
@@ -93,18 +117,7 @@ export const makeLocker = (opts: LockerOptions = {}): Locker => {
     if (r.kind === "unreadable") return now() - r.mtimeMs > UNREADABLE_GRACE_MS ? "the lock file is unreadable" : undefined
     const { info } = r
     if (isSelf(info, self)) return held.get(file) === info.token ? undefined : "taken by this process, but none of its nodes holds it (leaked)"
-    const lv = liveness(info, self)
-    if (lv.state === "dead") return lv.why
-    if (lv.state === "unknown") {
-      const age = now() - r.mtimeMs
-      return age > staleMs ? `taken on host ${info.host} ${ago(age)} ago (locks from other hosts expire after ${ago(staleMs)})` : undefined
-    }
-    if (info.legacy === true) {
-      // Older lock files carry no start tick: a process that started after the lock was taken is not its holder.
-      const started = processStartMs(info.pid)
-      if (started !== undefined && started > Date.parse(info.created) + 1000) return `pid ${info.pid} now belongs to another process`
-    }
-    return undefined
+    return holderGone(info, r.mtimeMs, self, staleMs, now())
   }
 
   /** Moves the lock aside and deletes it if it is the one judged stale; puts back a fresh one taken meanwhile. */
