@@ -1,6 +1,7 @@
 // Validation time against pipeline size: one sweep of N bindings x 2 templates (2N + 1 nodes), and a
-// hand-written file of N nodes, over the engine test fixture's kinds. Linear code keeps ms per node
-// flat as N grows.
+// hand-written file of N nodes, over the engine test fixture's kinds. Linear code keeps the time per
+// node flat as N grows. Prints this process's CPU time (user + system, what the machine's load does
+// not inflate much) and the wall time.
 //
 //   npx tsx bench/load-pipeline.ts [--sizes 2000,8000,32000]
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -30,8 +31,13 @@ for (const [shape, text] of [["sweep", sweep], ["flat", flat]] as const)
   for (const n of sizes) {
     writeFileSync(join(root, "p.yaml"), text(n))
     const t0 = performance.now()
+    const c0 = process.cpuUsage()
     const p = loadPipeline(join(root, "p.yaml"), { root, registry, cwd: root })
-    const ms = performance.now() - t0
-    console.log(`${shape.padEnd(5)} ${String(p.nodes.size).padStart(7)} nodes  ${(ms / 1000).toFixed(2).padStart(6)} s  ${((ms * 1000) / p.nodes.size).toFixed(0).padStart(5)} us/node`)
+    const c = process.cpuUsage(c0)
+    const wallMs = performance.now() - t0
+    const cpuMs = (c.user + c.system) / 1000
+    console.log(
+      `${shape.padEnd(5)} ${String(p.nodes.size).padStart(7)} nodes  cpu ${(cpuMs / 1000).toFixed(2).padStart(6)} s  ${((cpuMs * 1000) / p.nodes.size).toFixed(0).padStart(5)} us/node  wall ${(wallMs / 1000).toFixed(2).padStart(6)} s`,
+    )
   }
 rmSync(root, { recursive: true, force: true })

@@ -9,6 +9,11 @@ import { makeProject } from "../engine/helpers.ts"
 import { processStart, selfIdentity } from "../../src/store/identity.ts"
 import { GATE, files, inProcess, waitFor } from "./helpers.ts"
 
+// Many CLI starts (each a tsx process) one after another: on the shared 2-core machine under load
+// this file outgrows tap's 300 s per-file timeout (package.json), so it asks for more. Its CPU time
+// is far below that (README, Reliability).
+t.setTimeout(900_000)
+
 t.test("three concurrent runs of two pipelines sharing a sub-DAG: each key is computed once", async (t) => {
   const p = makeProject(t)
   const runs = [

@@ -15,6 +15,11 @@ import { FIXTURE, makeProject } from "../engine/helpers.ts"
 import { hasStack, HEAVY, snapshot } from "./helpers.ts"
 import { type Case, DIR, FAMILIES, malformedArb } from "./malformed-gen.ts"
 
+// A thousand loads plus a few CLI starts (each a tsx process): on the shared 2-core machine under
+// load this file outgrows tap's 300 s per-file timeout (package.json), so it asks for more. Its CPU time
+// is far below that (README, Reliability).
+t.setTimeout(900_000)
+
 /** How many generated pipelines the README quotes (PIPE_RELIABILITY=heavy: ten times more). */
 export const GENERATED = HEAVY ? 10_000 : 1_000
 
