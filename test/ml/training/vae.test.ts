@@ -21,6 +21,19 @@ const train = async (o: VaeTrainOptions) => {
   return { digest, curve }
 }
 
+t.test("cosineLr: the exact values of a 5-step schedule", (t) => {
+  const f = cosineLr(1e-3, 5)
+  // (1 + cos(pi k / 4)) / 2 for k = 0..4: exact at k = 0, 2, 4 (lr, lr/2, 0); cos(pi/4) = -cos(3pi/4) = sqrt(1/2) to 1 ulp.
+  t.equal(f(1), 1e-3)
+  t.equal(f(3), 5e-4)
+  t.equal(f(5), 0)
+  t.ok(Math.abs(f(2) - (1e-3 * (1 + Math.SQRT1_2)) / 2) <= 1e-18, `step 2: ${f(2)}`)
+  t.ok(Math.abs(f(4) - (1e-3 * (1 - Math.SQRT1_2)) / 2) <= 1e-18, `step 4: ${f(4)}`)
+  t.equal(f(0), 1e-3, "clamped before step 1")
+  t.equal(f(6), 0, "clamped after the last step")
+  t.end()
+})
+
 t.test("cosineLr: lr at step 1, lr/2 half way, 0 at the last step, never increasing", (t) => {
   t.doesNotThrow(() =>
     fc.assert(fc.property(fc.double({ min: 1e-5, max: 1, noNaN: true }), fc.integer({ min: 2, max: 5000 }), (lr, steps) => {
@@ -49,6 +62,9 @@ t.test("trainVae: the defaults are constant lr, no KL warm-up, no EMA; each opti
   const plain = await train(base)
   const explicit = await train({ ...base, lrDecay: "constant", klWarmupSteps: 0, emaDecay: 0 })
   t.equal(explicit.digest, plain.digest, "explicit defaults train the same weights")
+  // The weights trainVae trained before these options existed (main at b27c41e, tfjs-cpu): with them
+  // off, today's VAE is reproduced bit for bit (test/ml/unchanged.test.ts pins the absent-options case too).
+  t.equal(plain.digest, "796187a656aa6367ecf6fea0ecdcf9eca85f0295428a893cbece4743e6e57f2a", "bit-identical to the VAE trainer before the options")
   const cosine = await train({ ...base, lrDecay: "cosine" })
   const warm = await train({ ...base, klWarmupSteps: 4 })
   const ema = await train({ ...base, emaDecay: 0.9 })
@@ -59,6 +75,23 @@ t.test("trainVae: the defaults are constant lr, no KL warm-up, no EMA; each opti
     const [step, loss, recon, kl] = [row[col("step")], row[col("loss")], row[col("recon")], row[col("kl")]].map(Number) as [number, number, number, number]
     t.ok(Math.abs(loss - (recon + klWeightAt(1, 4, step) * kl)) < 1e-3 * Math.abs(loss), `step ${step}: loss = recon + beta_s KL`)
   }
+  t.end()
+})
+
+t.test("trainVae with emaDecay saves the EMA: a negligible decay keeps the trained weights (to float error), a real one moves them", async (t) => {
+  const m = createVae(tiny, 1)
+  await trainVae(m, pixels, 24, base)
+  const plain = modelToWeights(m)
+  disposeModel(m)
+  const maxDiff = async (emaDecay: number) => {
+    const e = createVae(tiny, 1)
+    await trainVae(e, pixels, 24, { ...base, emaDecay })
+    const w = modelToWeights(e)
+    disposeModel(e)
+    return Math.max(...w.variables.map((v, i) => Math.max(...Array.from(v.values, (x, j) => Math.abs(x - plain.variables[i]!.values[j]!)))))
+  }
+  t.ok((await maxDiff(1e-9)) < 1e-6, "decay 1e-9: the EMA is the last weights")
+  t.ok((await maxDiff(0.9)) > 1e-4, "decay 0.9: the EMA lags the trained weights")
   t.end()
 })
 
