@@ -1,9 +1,9 @@
 // Training and evaluation of the convolutional VAE (src/ml/nn/vae.ts) with Adam. Images are float32
 // [N, S, S, C] in [0, 1], row-major. All randomness from one seed: init, shuffles, reparameterisation.
 // Schedules (all optional; without them training is the plain constant-lr, constant-beta ELBO):
-//   lr: constant, or a half cosine from lr at step 1 to 0 at the last step (the curve of diffusion.ts's
-//       learningRateSchedule without warm-up; not imported, so that train-vae's code version does not
-//       depend on the diffusion trainer's)
+//   lr: constant, or a half cosine from lr at step 1 to 0 at the last step (diffusion.ts's
+//       learningRateSchedule has the same shape but starts one step into the cosine; not imported, so
+//       that train-vae's code version does not depend on the diffusion trainer's)
 //   beta: KL warm-up, beta_s = beta * min(1, s / klWarmupSteps) (Bowman et al., arXiv:1511.06349, sec. 3.1:
 //         the decoder first learns to use z, so fewer latent dimensions collapse to the prior)
 //   EMA: the saved weights are an exponential moving average of the trained ones (the loop's Ema)
