@@ -10,7 +10,7 @@ import { Rng } from "../../src/ml/random.ts"
 import { type FeatureSet, type ImageSet, judgeFingerprint, metaMetrics, pairwiseMetrics, scoreImages, subsetDataset } from "../../src/ml/scoring.ts"
 import type { ClassifierModel } from "../../src/ml/nn/classifier.ts"
 import { classify } from "../../src/ml/training/classifier.ts"
-import { modelToWeights } from "../../src/ml/nn/index.ts"
+import { modelToWeights } from "../../src/ml/nn/model.ts"
 import { runNode } from "../nodes/data-node-helpers.ts"
 
 await tf.setBackend("cpu")
