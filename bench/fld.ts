@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs"
 import { loadavg } from "node:os"
 import { tableFromIPC } from "apache-arrow"
 import { TensorType } from "../src/artifacts/index.ts"
-import { classShareMaxDeviation } from "../src/ml/metrics/classes.ts"
+import { classShareMaxDeviation } from "../src/ml/metrics/balance.ts"
 import { frechetBootstrap, frechetDistance, gaussianStats, standardDeviation } from "../src/ml/metrics/frechet.ts"
 import { Rng } from "../src/ml/random.ts"
 

@@ -44,17 +44,3 @@ export const perClassAccuracy = (predicted: ArrayLike<number>, expected: ArrayLi
   for (let i = 0; i < predicted.length; i++) if (predicted[i] === expected[i]) hits[expected[i]!] = hits[expected[i]!]! + 1
   return Float64Array.from(hits, (h, k) => (totals[k] === 0 ? NaN : h / totals[k]!))
 }
-
-/**
- * Class balance: max_k |n_k / N - 1/K| for counts n [K], N = Σ n (0 for a perfectly even histogram,
- * 1 - 1/K when every item is one class).
- */
-export const classShareMaxDeviation = (counts: ArrayLike<number>): number => {
-  const k = counts.length
-  let total = 0
-  for (let i = 0; i < k; i++) total += counts[i]!
-  if (k === 0 || !(total > 0)) throw new RangeError(`class shares of ${k} classes with ${total} items: need at least one of each`)
-  let worst = 0
-  for (let i = 0; i < k; i++) worst = Math.max(worst, Math.abs(counts[i]! / total - 1 / k))
-  return worst
-}
