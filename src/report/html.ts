@@ -39,7 +39,7 @@ export const dataUri = (mediaType: string, bytes: Uint8Array): string =>
 
 const CLASS_SCALAR = /^class_\d+$/
 /** Scalars people look for first; the rest follow alphabetically, class histogram bins last. */
-export const KEY_SCALARS: readonly string[] = ["fld", "fld_floor", "accuracy", "samples", "steps", "seconds_per_image", "mse", "psnr", "ssim", "loss", "final_loss", "final_ema_loss", "test_accuracy"]
+export const KEY_SCALARS: readonly string[] = ["fld", "fld_se", "fld_floor", "fld_floor_se", "class_share_max_dev", "accuracy", "samples", "steps", "seconds_per_image", "mse", "psnr", "ssim", "loss", "final_loss", "final_ema_loss", "test_accuracy"]
 const PRIORITY = KEY_SCALARS
 
 export const orderScalars = (names: Iterable<string>): string[] => {

@@ -53,6 +53,8 @@ t.test("compareText: aligned columns, one row per metrics artifact per run, blan
   const fldCol = lines[0]!.indexOf("fld") + 3
   t.ok(lines.slice(1).every((l) => l.length < fldCol || /[\d ∞]/.test(l[fldCol - 1]!)), "numbers right-aligned under the header")
   t.equal(compareText([], []), "no metrics artifacts in these runs\n")
+  const withSe = [{ run: "C", profile: null, node: "score", scalars: { fld: 30, fld_floor: 20, fld_floor_se: 0.4, fld_se: 0.9, class_share_max_dev: 0.02, class_3: 0.1 } }]
+  t.same(compareColumns(withSe, "key"), ["fld", "fld_se", "fld_floor", "fld_floor_se", "class_share_max_dev"], "standard errors next to their FLD, class balance")
 })
 
 t.test("resolveRun: id, unique prefix, last, dir; ambiguous or unknown -> RunNotFound", (t) => {
