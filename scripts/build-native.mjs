@@ -18,8 +18,9 @@
 //   node scripts/build-native.mjs --harness [--target aarch64]   C++ kernel tests, no Node needed
 //     (native/test/harness.cc; aarch64 cross-compiles with aarch64-linux-gnu-g++; run it under
 //     qemu-aarch64 -L /usr/aarch64-linux-gnu). Prints the binary's path.
+//   node scripts/build-native.mjs --check-objects DIR   the per-ISA symbol check on DIR/<isa>/*.o
 import { spawn, spawnSync } from "node:child_process"
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { availableParallelism } from "node:os"
 import { dirname, join } from "node:path"
@@ -249,7 +250,20 @@ const buildHarness = async (target) => {
   return r.status === 0 ? { bin, isas: k.isas } : { error: `${cxx} failed on harness.cc: ${firstLine(r.stderr)}` }
 }
 
-if (argv.includes("--harness")) {
+if (argv.includes("--check-objects")) {
+  const dir = flagValue("--check-objects") ?? join(buildDir, "obj")
+  let checked = 0, bad = 0
+  for (const isa of readdirSync(dir).filter((d) => Object.values(ISA_FLAGS).some((f) => d in f))) {
+    for (const f of readdirSync(join(dir, isa)).filter((n) => n.endsWith(".o"))) {
+      const leaks = isaObjectLeaks(join(dir, isa, f), isa)
+      if (leaks === null) { console.error("nm not found"); process.exit(2) }
+      checked++
+      if (leaks.length > 0) { bad++; console.log(`${isa}/${f}: ${leaks.join(" ")}`) }
+    }
+  }
+  console.log(`${checked} objects checked, ${bad} define symbols outside their ISA namespace`)
+  process.exit(bad > 0 || checked === 0 ? 1 : 0)
+} else if (argv.includes("--harness")) {
   const h = await buildHarness(flagValue("--target"))
   if (h.error !== undefined) {
     console.error(`[pipe-native] harness not built: ${h.error}`)
