@@ -142,7 +142,7 @@ export class PipeNativeBackend extends MathBackendCPU {
   private readonly pool = new Map<number, Float32Array[]>()
   private readonly owned = new WeakSet<Float32Array>()
   private pooledBytes = 0
-  private static readonly MIN_POOLED = 16384 // elements; smaller arrays are cheap to allocate
+  private static readonly MIN_POOLED = 1024 // elements; smaller arrays are cheap to allocate (and collect)
   private static readonly MAX_POOL_BYTES = 512 * 1024 * 1024
 
   constructor() {
@@ -354,12 +354,12 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
       return s.length <= big.length && s.every((d, i) => d === big[big.length - s.length + i]) && small.length <= big.length
     }
     const sa = size(A.shape), sb = size(B.shape)
-    if (sa >= 4096 && sb >= 1 && isSuffix(A.shape, B.shape)) {
+    if (sa >= 1024 && sb >= 1 && isSuffix(A.shape, B.shape)) {
       const res = alloc(args.backend, sa)
       n.binaryBcast(vals(args.backend, A), vals(args.backend, B), res, sa, sb, op)
       return out(args.backend, [...A.shape], res)
     }
-    if (commutes && sb >= 4096 && isSuffix(B.shape, A.shape)) {
+    if (commutes && sb >= 1024 && isSuffix(B.shape, A.shape)) {
       const res = alloc(args.backend, sb)
       n.binaryBcast(vals(args.backend, B), vals(args.backend, A), res, sb, sa, op)
       return out(args.backend, [...B.shape], res)
