@@ -8,7 +8,10 @@
 // (wall time, same run as the PyTorch peer).
 import * as tf from "@tensorflow/tfjs"
 import { selectBackend } from "../src/ml/backend/index.ts"
-import { Adam, type Model, createLatentMlp, createUNet, referenceMlpConfig, referenceUNetConfig, trainStep } from "../src/ml/nn/index.ts"
+import { createLatentMlp, referenceMlpConfig } from "../src/ml/nn/mlp.ts"
+import type { Model } from "../src/ml/nn/model.ts"
+import { Adam, trainStep } from "../src/ml/nn/optim.ts"
+import { createUNet, referenceUNetConfig } from "../src/ml/nn/unet.ts"
 import { Rng } from "../src/ml/random.ts"
 
 const arg = (f: string) => (process.argv.includes(f) ? process.argv[process.argv.indexOf(f) + 1] : undefined)

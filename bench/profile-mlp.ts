@@ -1,6 +1,8 @@
 import * as tf from "@tensorflow/tfjs"
 import { selectBackend } from "../src/ml/backend/index.ts"
-import { Adam, createLatentMlp, referenceMlpConfig, trainStep, type Model } from "../src/ml/nn/index.ts"
+import { createLatentMlp, referenceMlpConfig } from "../src/ml/nn/mlp.ts"
+import type { Model } from "../src/ml/nn/model.ts"
+import { Adam, trainStep } from "../src/ml/nn/optim.ts"
 import { Rng } from "../src/ml/random.ts"
 await selectBackend()
 const B = 256

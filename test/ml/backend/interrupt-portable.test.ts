@@ -19,8 +19,8 @@ const unbuiltIsa = loaded.ok ? NATIVE_ISAS.find((i) => !loaded.addon.isas.includ
 const interruptTraining = async (t: Test, isa: string, backend: RegExp): Promise<void> => {
   const dir = mkdtempSync(join(tmpdir(), "pipe-interrupt-isa-"))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const args = [join(REPO, "bin/pipe.mjs"), "run", "pipelines/ddpm.yaml", "--profile", "smoke", "--until", "train",
-    "--set", "train.steps=100000", "--cache", join(dir, "cache"), "--runs", join(dir, "runs")]
+  const args = [join(REPO, "bin/pipe.mjs"), "run", "pipelines/ddpm.yaml", "--profile", "smoke", "--until", "ddpm-unet",
+    "--set", "ddpm-unet.steps=100000", "--cache", join(dir, "cache"), "--runs", join(dir, "runs")]
   // `env -u NODE_OPTIONS`: keep tap's process tracking (signal-exit) out of the child, see test/pipelines/interrupt.test.ts.
   const child = spawn("/usr/bin/env", ["-u", "NODE_OPTIONS", process.execPath, ...args], {
     cwd: REPO,
@@ -31,7 +31,7 @@ const interruptTraining = async (t: Test, isa: string, backend: RegExp): Promise
   const training = new Promise<void>((res) => {
     const onData = (d: Buffer) => {
       output += d.toString()
-      if (/train: train epoch \d+ \d+\/100000/.test(output)) res()
+      if (/ddpm-unet: train epoch \d+ \d+\/100000/.test(output)) res()
     }
     child.stdout.on("data", onData)
     child.stderr.on("data", onData)
@@ -46,7 +46,7 @@ const interruptTraining = async (t: Test, isa: string, backend: RegExp): Promise
   const [runId] = readdirSync(join(dir, "runs"))
   const run = JSON.parse(readFileSync(join(dir, "runs", runId!, "run.json"), "utf8")) as RunRecord
   t.match(`${run.backend}; ${run.notes.join("; ")}`, backend, "run.json records the backend and why")
-  t.equal(run.nodes.find((n) => n.id === "train")?.status, "interrupted", "the loop stopped itself at a step boundary")
+  t.equal(run.nodes.find((n) => n.id === "ddpm-unet")?.status, "interrupted", "the loop stopped itself at a step boundary")
 }
 
 const noCounter = existsSync(interruptsAddonPath) ? false : "the interrupt addon is not built"
