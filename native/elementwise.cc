@@ -254,8 +254,8 @@ void sum_middle(const float* x, float* out, int64_t outer, int64_t mid, int64_t 
   Buf<float> part((int64_t)nt * inner, true);
 #pragma omp parallel num_threads(nt)
   {
-    const int tid = thread_id();
-    const int64_t per = (mid + nt - 1) / nt;
+    const int team = team_size(), tid = thread_id();
+    const int64_t per = (mid + team - 1) / team;
     const int64_t j0 = min_of<int64_t>(mid, tid * per), j1 = min_of<int64_t>(mid, j0 + per);
     float* dst = part.data() + (int64_t)tid * inner;
     for (int64_t j = j0; j < j1; j++) {

@@ -328,11 +328,11 @@ void matmul(const float* a, const float* b, float* c, const float* bias, int bat
       for (int64_t i = 0; i < (int64_t)m * n; i++) cb[i] = 0.0f;
       continue;
     }
-    // Split rows of C across threads in MR-multiples.
-    const int chunk = ((m + nt - 1) / nt + MR - 1) / MR * MR;
 #pragma omp parallel num_threads(nt)
     {
-      const int tid = thread_id();
+      // Split rows of C across threads in MR-multiples.
+      const int team = team_size(), tid = thread_id();
+      const int chunk = ((m + team - 1) / team + MR - 1) / MR * MR;
       const int r0 = min_of(m, tid * chunk), r1 = min_of(m, r0 + chunk);
       if (r1 > r0) {
         if (trans_a) {

@@ -24,7 +24,7 @@ void linear(const float* x, const float* w, const float* b, float* y, float* z, 
 #pragma omp parallel num_threads(nt)
   {
     int r0, r1;
-    row_range(m, nt, thread_id(), &r0, &r1);
+    row_range(m, team_size(), thread_id(), &r0, &r1);
     constexpr int RB = 4 * F::MR;  // rows per block: the bias/SiLU epilogue reads them from cache
     const float* rows[RB];
     Buf<float> zero(k + KC_PAD, true);
@@ -65,10 +65,10 @@ void linear_grad(const float* dy, const float* x, const float* z, float* dz, flo
   if (m > 0) memcpy(last.data(), x + (int64_t)(m - 1) * k, sizeof(float) * k);
 #pragma omp parallel num_threads(nt)
   {
-    const int tid = thread_id();
+    const int team = team_size(), tid = thread_id();
     int r0, r1;
     if (silu) {  // phase 1: dz = dy * silu'(z), rows split across threads
-      row_range(m, nt, tid, &r0, &r1);
+      row_range(m, team, tid, &r0, &r1);
       const int64_t e0 = (int64_t)r0 * n, e1 = (int64_t)r1 * n;
       for (int64_t i = e0; i < e1; i += F::W) {
         const F::M msk = F::mask(e1 - i);
@@ -77,7 +77,7 @@ void linear_grad(const float* dy, const float* x, const float* z, float* dz, flo
 #pragma omp barrier
     }
     // phase 2: dw[k, n] = x^T g, rows of dw split across threads (no cross-thread sums: reproducible)
-    row_range(k, nt, tid, &r0, &r1);
+    row_range(k, team, tid, &r0, &r1);
     if (r1 > r0) {
       float* dwr = dw + (int64_t)r0 * n;
       if (m > 1) gemm_kmajor(x + r0, k, r1 - r0, n, m - 1, g, n, dwr, n, false);
@@ -86,7 +86,7 @@ void linear_grad(const float* dy, const float* x, const float* z, float* dz, flo
         for (int64_t i = 0; i < (int64_t)(r1 - r0) * n; i++) dwr[i] = 0.0f;
     }
     // phase 3: db = column sums of g, columns split across threads, rows summed in order
-    const int per = (n + nt - 1) / nt;
+    const int per = (n + team - 1) / team;
     const int c0 = min_of(n, tid * per), c1 = min_of(n, c0 + per);
     for (int j = c0; j < c1; j++) db[j] = 0.0f;
     for (int i = 0; i < m; i++) {

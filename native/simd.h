@@ -196,11 +196,20 @@ struct F {
 
 // ---- shared helpers (namespaced per ISA like everything else) -------------------------------------
 // Builds without OpenMP (Apple clang without libomp) ignore the pragmas and run on one thread.
+// Code that splits work by hand uses team_size(), never the requested count: without OpenMP (or
+// when the runtime grants fewer threads) one thread must do all of it.
 PIPE_INLINE int thread_id() {
 #ifdef _OPENMP
   return omp_get_thread_num();
 #else
   return 0;
+#endif
+}
+PIPE_INLINE int team_size() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
+#else
+  return 1;
 #endif
 }
 

@@ -242,11 +242,13 @@ const buildHarness = async (target) => {
   const cxx = cross ? "aarch64-linux-gnu-g++" : (findCompiler()?.cxx ?? "g++")
   if (run(cxx, ["--version"]).status !== 0) return { error: `${cxx} not found` }
   const dir = join(buildDir, `harness-${cross ? "aarch64" : process.arch}`)
-  const common = ["-O2", "-std=c++17", "-fno-math-errno", "-fopenmp"]
+  mkdirSync(dir, { recursive: true })
+  const omp = openmpFlags(cxx, dir)
+  const common = ["-O2", "-std=c++17", "-fno-math-errno", ...(omp?.compile ?? ["-Wno-unknown-pragmas"])]
   const k = await compileKernels({ cxx, arch, objDir: join(dir, "obj"), common })
   if (k.error !== undefined) return k
   const bin = join(dir, "harness")
-  const r = run(cxx, [...common, ...BASELINE[arch], join(nativeDir, "test", "harness.cc"), ...k.objects, "-o", bin])
+  const r = run(cxx, [...common, ...BASELINE[arch], join(nativeDir, "test", "harness.cc"), ...k.objects, ...(omp?.link ?? []), "-o", bin])
   return r.status === 0 ? { bin, isas: k.isas } : { error: `${cxx} failed on harness.cc: ${firstLine(r.stderr)}` }
 }
 
