@@ -5,6 +5,11 @@
 //
 //   npm run bench -- [--only unet-train,unet-forward,mlp-train] [--json] [--backend native|tensorflow|wasm|cpu|...]
 //                    [--no-peer] [--iters 5] [--warmup 2] [--rounds 1] [--peer-isa auto|native|avx512|avx2|portable]
+//                    [--clock wall|cpu]
+//
+// --clock cpu times both sides by their process CPU time at one thread each (the peer's own timer
+// is pointed at time.process_time): a loaded machine then slows neither side's figure much, so the
+// ratio approximates a quiet machine's single-thread ratio. The default, wall, is what users see.
 //
 // PIPE_NATIVE_ISA=avx2 (or portable, ...) runs pipe-native's kernels for that instruction set; the
 // peer is then held to the same ISA (--peer-isa auto): ATEN_CPU_CAPABILITY for ATen's own kernels,
@@ -45,6 +50,7 @@ interface Options {
   readonly mlpSteps: number
   readonly rounds: number
   readonly peerIsa: PeerIsa | "auto"
+  readonly clock: "wall" | "cpu"
 }
 
 // tfjs's own backend names are accepted too (the README tells tfjs-node users `--backend tensorflow`).
@@ -60,6 +66,8 @@ const parseArgs = (argv: readonly string[]): Options => {
   const rawBackend = get("--backend")
   const backend = rawBackend === undefined ? undefined : (BACKEND_ALIASES[rawBackend] ?? rawBackend)
   if (backend !== undefined && !isBackendPreference(backend)) throw new Error(`--backend: unknown backend "${rawBackend}"`)
+  const clock = get("--clock") ?? "wall"
+  if (clock !== "wall" && clock !== "cpu") throw new Error("--clock: wall or cpu")
   const peerIsa = get("--peer-isa") ?? "auto"
   if (peerIsa !== "auto" && !(PEER_ISAS as readonly string[]).includes(peerIsa)) throw new Error(`--peer-isa: one of auto, ${PEER_ISAS.join(", ")}`)
   return {
@@ -72,6 +80,7 @@ const parseArgs = (argv: readonly string[]): Options => {
     mlpSteps: Number(get("--mlp-steps") ?? 200),
     rounds: Math.max(1, Number(get("--rounds") ?? 1)),
     peerIsa: peerIsa as PeerIsa | "auto",
+    clock,
   }
 }
 
@@ -80,13 +89,20 @@ const median = (xs: readonly number[]): number => {
   return s[Math.floor(s.length / 2)]!
 }
 
+/** Seconds on the chosen clock: wall, or this process's CPU time (user + system). */
+const now = (o: Options): number => {
+  if (o.clock === "wall") return performance.now() / 1000
+  const u = process.cpuUsage()
+  return (u.user + u.system) / 1e6
+}
+
 /** Median seconds of `iters` calls after `warmup` calls, as the peer's median_seconds. */
 const medianSeconds = (fn: () => void, o: Options): { med: number; times: number[] } => {
   const times: number[] = []
   for (let i = 0; i < o.warmup + o.iters; i++) {
-    const t0 = performance.now()
+    const t0 = now(o)
     fn()
-    if (i >= o.warmup) times.push((performance.now() - t0) / 1000)
+    if (i >= o.warmup) times.push(now(o) - t0)
   }
   return { med: median(times), times }
 }
@@ -153,10 +169,16 @@ const probePeer = (env: Record<string, string>): PeerSetup => {
   }
 }
 
-const runPeer = (what: "unet" | "mlp", env: Record<string, string>): { results: Map<string, PeerLine>; note?: string } => {
+// --clock cpu: the unchanged peer script, its timer swapped for CPU time, one thread.
+const CPU_CLOCK_PEER = "import runpy, sys, time; time.perf_counter = time.process_time; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+
+const runPeer = (what: "unet" | "mlp", env: Record<string, string>, o: Options): { results: Map<string, PeerLine>; note?: string } => {
   if (!existsSync(peerScript)) return { results: new Map(), note: `peer skipped: ${peerScript} not found` }
   if (!existsSync(PYTHON)) return { results: new Map(), note: `peer skipped: ${PYTHON} not found` }
-  const r = spawnSync(PYTHON, [peerScript, "--what", what, "--threads", "2"], { encoding: "utf8", timeout: 900_000, env: { ...process.env, ...env } })
+  const args = [peerScript, "--what", what, "--threads", o.clock === "cpu" ? "1" : "2", "--iters", String(o.iters), "--warmup", String(o.warmup)]
+  // One thread means one: OpenBLAS keeps its own thread pool unless told otherwise.
+  const single = o.clock === "cpu" ? { OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1" } : {}
+  const r = spawnSync(PYTHON, o.clock === "cpu" ? ["-c", CPU_CLOCK_PEER, ...args] : args, { encoding: "utf8", timeout: 900_000, env: { ...process.env, ...env, ...single } })
   if (r.status !== 0) return { results: new Map(), note: `peer failed: ${(r.stderr ?? "").trim().split("\n").pop() ?? r.status}` }
   const results = new Map<string, PeerLine>()
   for (const line of r.stdout.split("\n")) {
@@ -232,6 +254,7 @@ const nativeIsaOf = (notes: readonly string[]): string | undefined =>
 
 const main = async (): Promise<void> => {
   const o = parseArgs(process.argv.slice(2))
+  if (o.clock === "cpu") process.env.PIPE_NATIVE_THREADS = "1" // read by selectBackend
   const choice = await selectBackend(o.backend)
   const notes = [...choice.notes]
   const ourIsa = choice.backend === "pipe-native" ? nativeIsaOf(notes) : undefined
@@ -258,8 +281,8 @@ const main = async (): Promise<void> => {
     // pathological on a loaded one (measured here: 2 ms MLP steps became 250 ms); PASSIVE (what
     // pipe-native uses) sleeps instead. The peer keeps whichever is faster.
     for (const what of o.peer ? peerWhat : []) {
-      for (const omp of ["default", "PASSIVE"] as const) {
-        const p = runPeer(what, omp === "default" ? env : { ...env, OMP_WAIT_POLICY: "PASSIVE" })
+      for (const omp of o.clock === "cpu" ? (["default"] as const) : (["default", "PASSIVE"] as const)) {
+        const p = runPeer(what, omp === "default" ? env : { ...env, OMP_WAIT_POLICY: "PASSIVE" }, o)
         if (p.note !== undefined && !notes.includes(p.note)) notes.push(p.note)
         for (const [k, v] of p.results) {
           const unit = k === "mlp-train" ? "samples_per_sec" : "images_per_sec"
@@ -313,6 +336,7 @@ const main = async (): Promise<void> => {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-")
   writeFileSync(join(dir, `${stamp}.json`), `${JSON.stringify({
     date: new Date().toISOString(), backend: choice.backend, isa: ourIsa ?? null, cpus: cpus().length,
+    clock: o.clock === "cpu" ? "cpu time, 1 thread each side" : "wall, 2 threads each side",
     notes, peer: o.peer ? { isa: peerIsa, env, ...setup } : null, rounds, results: lines,
   }, null, 2)}\n`)
 }
