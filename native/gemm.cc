@@ -29,54 +29,50 @@ inline int split_k(int k) {
   return (k + nb - 1) / nb;
 }
 
-// C tile [mr x nr] (+)= A[mr x kc] * B[kc x nr]. A_KMAJOR selects the A addressing mode.
+// C tile [mr x nr] (+)= A[mr x kc] * B[kc x NR], B a packed panel (NR floats per k, zero-padded
+// past nr). A_KMAJOR selects the A addressing mode.
 template <bool A_KMAJOR>
-inline void micro_kernel(int kc, const float* const* arows, const float* a, int64_t lda, const float* b, int64_t ldb,
-                         float* c, int64_t ldc, int mr, int nr, bool accumulate) {
+inline void micro_kernel(int kc, const float* const* arows, const float* a, int64_t lda, const float* b, float* c,
+                         int64_t ldc, int mr, int nr, bool accumulate) {
   F::V acc[MR][NV];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; r++)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) acc[r][v] = F::zero();
+  for (int k = 0; k < kc; k++) {
+    F::V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) bv[v] = F::load(b + k * NR + v * F::W);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+      const F::V av = F::set1(A_KMAJOR ? a[k * lda + r] : arows[r][k]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[r][v] = F::fma(av, bv[v], acc[r][v]);
+    }
+  }
   F::M m[NV];
 #pragma GCC unroll 4
   for (int v = 0; v < NV; v++) m[v] = F::mask(nr - v * F::W);
-  if (nr == NR) {
-    for (int k = 0; k < kc; k++) {
-      F::V bv[NV];
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; v++) bv[v] = F::load(b + k * ldb + v * F::W);
-#pragma GCC unroll 16
-      for (int r = 0; r < MR; r++) {
-        const F::V av = F::set1(A_KMAJOR ? a[k * lda + r] : arows[r][k]);
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) acc[r][v] = F::fma(av, bv[v], acc[r][v]);
-      }
-    }
-  } else {
-    for (int k = 0; k < kc; k++) {
-      F::V bv[NV];
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; v++) bv[v] = F::load(b + k * ldb + v * F::W, m[v]);
-#pragma GCC unroll 16
-      for (int r = 0; r < MR; r++) {
-        const F::V av = F::set1(A_KMAJOR ? a[k * lda + r] : arows[r][k]);
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) acc[r][v] = F::fma(av, bv[v], acc[r][v]);
-      }
-    }
-  }
   // Compile-time row indices only (unrolled, `r < mr` as a guard): a runtime-indexed acc[] would
   // force the compiler to keep the accumulators in memory and store them every k step.
 #pragma GCC unroll 16
   for (int r = 0; r < MR; r++) {
     if (r < mr) {
       float* cr = c + r * ldc;
+      if (nr == NR) {
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; v++) {
-        F::V o = acc[r][v];
-        if (accumulate) o = F::add(o, F::load(cr + v * F::W, m[v]));
-        F::store(cr + v * F::W, o, m[v]);
+        for (int v = 0; v < NV; v++) {
+          F::V o = acc[r][v];
+          if (accumulate) o = F::add(o, F::load(cr + v * F::W));
+          F::store(cr + v * F::W, o);
+        }
+      } else {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+          F::V o = acc[r][v];
+          if (accumulate) o = F::add(o, F::load(cr + v * F::W, m[v]));
+          F::store(cr + v * F::W, o, m[v]);
+        }
       }
     }
   }
@@ -144,11 +140,16 @@ void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int
   // Few output channels (e.g. conv_out, 32 -> 1): a full-width GEMM tile would waste most of its
   // lanes, so use dot products along k against the transposed filter instead.
   const bool narrow = s.cout < 8;
-  Buf<float> wt(narrow ? (int64_t)s.cout * kk : 0);
+  Buf<float> wt(narrow ? (int64_t)s.cout * kk : 0), wp(narrow ? 0 : packed_b_size(kk, s.cout));
   for (int n = 0; n < (narrow ? s.cout : 0); n++)
     for (int k = 0; k < kk; k++) wt[(int64_t)n * kk + k] = w[(int64_t)k * s.cout + n];
+  const PackedB wb{wp.data(), kk};
 #pragma omp parallel num_threads(nt)
   {
+    if (!narrow) {
+#pragma omp for schedule(static)
+      for (int p = 0; p < b_panels(s.cout); p++) pack_b(w, s.cout, 1, kk, s.cout, wp.data(), p, p + 1);
+    }
     Buf<float> buf(direct ? 0 : (int64_t)PB * kk);
     Buf<float> zero(kk + KC_PAD, true);
     const float* rows[PB];
@@ -165,7 +166,7 @@ void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int
       if (narrow) {
         small_n_rows(rows, np, kk, wt.data(), s.cout, y + p0 * s.cout);
       } else {
-        gemm_rows(rows, np, s.cout, kk, w, s.cout, y + p0 * s.cout, s.cout, false, zero.data());
+        gemm_rows(rows, np, s.cout, kk, wb, y + p0 * s.cout, s.cout, false, zero.data());
       }
       if (bias_mode != 0) {  // while the block is still in cache
         const int64_t per = (int64_t)s.oh * s.ow;
@@ -181,24 +182,32 @@ void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int
   }
 }
 
-// dst[c, r] = src[r, c] for a rows x cols src, in 16 x 16 blocks (a naive loop strides through
-// dst a full row per element and took a quarter of a 256^3 matmul).
-void transpose(const float* src, int rows, int cols, float* dst) {
-  constexpr int T = 16;
-  for (int r0 = 0; r0 < rows; r0 += T)
-    for (int c0 = 0; c0 < cols; c0 += T) {
-      const int r1 = min_of(rows, r0 + T), c1 = min_of(cols, c0 + T);
-      for (int c = c0; c < c1; c++)
-        for (int r = r0; r < r1; r++) dst[(int64_t)c * rows + r] = src[(int64_t)r * cols + c];
-    }
-}
-
 }  // namespace
 
 int threads_for(double flops) { return flops < 4e6 ? 1 : get_threads(); }
 
-void gemm_rows(const float* const* arows, int mrows, int n, int k, const float* b, int64_t ldb, float* c, int64_t ldc,
-               bool accumulate, const float* zero_row) {
+int b_panels(int n) { return (n + NR - 1) / NR; }
+int64_t packed_b_size(int k, int n) { return (int64_t)b_panels(n) * NR * k; }
+
+void pack_b(const float* b, int64_t rs, int64_t cs, int k, int n, float* bp, int p0, int p1) {
+  if (p1 < 0) p1 = b_panels(n);
+  for (int p = p0; p < p1; p++) {
+    const int j0 = p * NR, nr = min_of(NR, n - j0);
+    float* dst = bp + (int64_t)p * k * NR;
+    for (int kk = 0; kk < k; kk++, dst += NR) {
+      const float* src = b + kk * rs + j0 * cs;
+      if (cs == 1) {
+        memcpy(dst, src, sizeof(float) * nr);
+      } else {
+        for (int j = 0; j < nr; j++) dst[j] = src[j * cs];
+      }
+      for (int j = nr; j < NR; j++) dst[j] = 0.0f;
+    }
+  }
+}
+
+void gemm_rows(const float* const* arows, int mrows, int n, int k, PackedB b, float* c, int64_t ldc, bool accumulate,
+               const float* zero_row) {
   const float* rows[MR];
   const int kb = split_k(k);
   for (int k0 = 0; k0 < k; k0 += kb) {
@@ -206,27 +215,27 @@ void gemm_rows(const float* const* arows, int mrows, int n, int k, const float* 
     const bool acc = accumulate || k0 > 0;
     for (int j0 = 0; j0 < n; j0 += NR) {
       const int nr = min_of(NR, n - j0);
+      const float* bp = b.p + ((int64_t)(j0 / NR) * b.k_stride + k0) * NR;
       for (int i0 = 0; i0 < mrows; i0 += MR) {
         const int mr = min_of(MR, mrows - i0);
         for (int r = 0; r < MR; r++) rows[r] = (r < mr ? arows[i0 + r] : zero_row) + k0;
-        micro_kernel<false>(kc, rows, nullptr, 0, b + k0 * ldb + j0, ldb, c + (int64_t)i0 * ldc + j0, ldc, mr, nr, acc);
+        micro_kernel<false>(kc, rows, nullptr, 0, bp, c + (int64_t)i0 * ldc + j0, ldc, mr, nr, acc);
       }
     }
   }
 }
 
-void gemm_kmajor(const float* a, int64_t lda, int m, int n, int k, const float* b, int64_t ldb, float* c, int64_t ldc,
-                 bool accumulate) {
+void gemm_kmajor(const float* a, int64_t lda, int m, int n, int k, PackedB b, float* c, int64_t ldc, bool accumulate) {
   const int kb = split_k(k);
   for (int k0 = 0; k0 < k; k0 += kb) {
     const int kc = min_of(kb, k - k0);
     const bool acc = accumulate || k0 > 0;
     for (int j0 = 0; j0 < n; j0 += NR) {
       const int nr = min_of(NR, n - j0);
+      const float* bp = b.p + ((int64_t)(j0 / NR) * b.k_stride + k0) * NR;
       for (int i0 = 0; i0 < m; i0 += MR) {
         const int mr = min_of(MR, m - i0);
-        micro_kernel<true>(kc, nullptr, a + k0 * lda + i0, lda, b + k0 * ldb + j0, ldb, c + (int64_t)i0 * ldc + j0, ldc,
-                           mr, nr, acc);
+        micro_kernel<true>(kc, nullptr, a + k0 * lda + i0, lda, bp, c + (int64_t)i0 * ldc + j0, ldc, mr, nr, acc);
       }
     }
   }
@@ -274,6 +283,7 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
   {
     const int tid = thread_id();
     Buf<float> buf((int64_t)PB * kk + MR);  // +MR: k-major reads may run past the last row
+    Buf<float> dyp(s.cout < 8 ? 0 : packed_b_size(PB, s.cout));
     float* acc = partial.data() + (int64_t)tid * n_out;
     bool first = true;
 #pragma omp for schedule(static)
@@ -293,7 +303,8 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
           }
         }
       } else {
-        gemm_kmajor(buf.data(), kk, kk, s.cout, np, dy + p0 * s.cout, s.cout, acc, s.cout, !first);
+        pack_b(dy + p0 * s.cout, s.cout, 1, np, s.cout, dyp.data());
+        gemm_kmajor(buf.data(), kk, kk, s.cout, np, PackedB{dyp.data(), np}, acc, s.cout, !first);
       }
       first = false;
     }
@@ -314,22 +325,25 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
 void matmul(const float* a, const float* b, float* c, const float* bias, int batch, int m, int n, int k, bool trans_a,
             bool trans_b, int64_t stride_a, int64_t stride_b) {
   const int nt = threads_for(2.0 * batch * m * n * k);
-  Buf<float> bt;
+  // B packed once per distinct B (once in all for a broadcast B), straight from its transposed
+  // storage when trans_b (B stored [n, k]).
+  Buf<float> bp(packed_b_size(k, n));
+  const PackedB pb{bp.data(), k};
   for (int bi = 0; bi < batch; bi++) {
     const float* ab = a + bi * stride_a;
     const float* bb = b + bi * stride_b;
     float* cb = c + (int64_t)bi * m * n;
-    if (trans_b) {  // B stored [n, k]: transpose once into [k, n] (weights: small)
-      bt.reset((int64_t)k * n);
-      transpose(bb, n, k, bt.data());
-      bb = bt.data();
-    }
     if (k == 0) {
       for (int64_t i = 0; i < (int64_t)m * n; i++) cb[i] = 0.0f;
       continue;
     }
+    const bool pack = bi == 0 || stride_b != 0;
 #pragma omp parallel num_threads(nt)
     {
+      if (pack) {
+#pragma omp for schedule(static)
+        for (int p = 0; p < b_panels(n); p++) pack_b(bb, trans_b ? 1 : n, trans_b ? k : 1, k, n, bp.data(), p, p + 1);
+      }
       // Split rows of C across threads in MR-multiples.
       const int team = team_size(), tid = thread_id();
       const int chunk = ((m + team - 1) / team + MR - 1) / MR * MR;
@@ -342,15 +356,15 @@ void matmul(const float* a, const float* b, float* c, const float* bias, int bat
             const int mm = r1 - r0;
             Buf<float> ap((int64_t)k * (mm + MR), true);
             for (int kk = 0; kk < k; kk++) memcpy(&ap[(int64_t)kk * (mm + MR)], ab + (int64_t)kk * m + r0, sizeof(float) * mm);
-            gemm_kmajor(ap.data(), mm + MR, mm, n, k, bb, n, cb + (int64_t)r0 * n, n, false);
+            gemm_kmajor(ap.data(), mm + MR, mm, n, k, pb, cb + (int64_t)r0 * n, n, false);
           } else {
-            gemm_kmajor(ab + r0, m, r1 - r0, n, k, bb, n, cb + (int64_t)r0 * n, n, false);
+            gemm_kmajor(ab + r0, m, r1 - r0, n, k, pb, cb + (int64_t)r0 * n, n, false);
           }
         } else {
           Buf<const float*> rows(r1 - r0);
           for (int r = r0; r < r1; r++) rows[r - r0] = ab + (int64_t)r * k;
           Buf<float> zero(k + KC_PAD, true);
-          gemm_rows(rows.data(), r1 - r0, n, k, bb, n, cb + (int64_t)r0 * n, n, false, zero.data());
+          gemm_rows(rows.data(), r1 - r0, n, k, pb, cb + (int64_t)r0 * n, n, false, zero.data());
         }
       }
     }

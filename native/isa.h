@@ -30,15 +30,26 @@ void linear_grad(const float* dy, const float* x, const float* z, float* dz, flo
                  bool silu);
 void trig(const float* x, float* y, int64_t n, int op);
 
-// GEMM building blocks (gemm.cc), shared with linear.cc.
-// Rows of C[mrows x n] (+)= Arows * B, A given as row pointers (length k each), B rows of ldb.
+// GEMM building blocks (gemm.cc), shared with linear.cc. B is packed first: NR-column panels, each
+// a contiguous [k][NR] block, zero-padded past n. The micro-kernel then streams B sequentially;
+// read in place, B's rows sit ldb floats apart, and power-of-two ldb (32..256 channels) mapped a
+// panel's k rows onto a few L1 sets, which evicted it between row tiles.
+struct PackedB {
+  const float* p;
+  int64_t k_stride;  // rows per panel: panel j / NR starts at p + (j / NR) * k_stride * NR
+};
+int64_t packed_b_size(int k, int n);  // floats
+// Packs panels [p0, p1) of B(kk, j) = b[kk * rs + j * cs], kk < k, j < n (rs = ldb, cs = 1 for
+// row-major B; rs = 1, cs = k for B stored transposed). p1 < 0: to the last panel.
+void pack_b(const float* b, int64_t rs, int64_t cs, int k, int n, float* bp, int p0 = 0, int p1 = -1);
+int b_panels(int n);
+// Rows of C[mrows x n] (+)= Arows * B, A given as row pointers (length k each).
 // zero_row: k + KC_PAD zeros, read for rows past mrows.
-void gemm_rows(const float* const* arows, int mrows, int n, int k, const float* b, int64_t ldb, float* c, int64_t ldc,
-               bool accumulate, const float* zero_row);
+void gemm_rows(const float* const* arows, int mrows, int n, int k, PackedB b, float* c, int64_t ldc, bool accumulate,
+               const float* zero_row);
 // C[m x n] (+)= A * B with A k-major (A(r, kk) = a[kk * lda + r]); a must be readable for F::MR
 // rows past m.
-void gemm_kmajor(const float* a, int64_t lda, int m, int n, int k, const float* b, int64_t ldb, float* c, int64_t ldc,
-                 bool accumulate);
+void gemm_kmajor(const float* a, int64_t lda, int m, int n, int k, PackedB b, float* c, int64_t ldc, bool accumulate);
 constexpr int KC_PAD = 384;  // a zero row must be this much longer than k
 // Threads worth using for a job of this many flops (1 below ~4 MFLOP: waking a thread costs more).
 int threads_for(double flops);

@@ -21,8 +21,11 @@ inline void row_range(int total, int nt, int tid, int* r0, int* r1) {
 void linear(const float* x, const float* w, const float* b, float* y, float* z, int m, int n, int k, bool silu) {
   const int nt = threads_for(2.0 * m * n * k);
   float* pre = silu ? z : y;  // the GEMM writes the pre-activation here
+  Buf<float> wp(packed_b_size(k, n));
 #pragma omp parallel num_threads(nt)
   {
+#pragma omp for schedule(static)
+    for (int p = 0; p < b_panels(n); p++) pack_b(w, n, 1, k, n, wp.data(), p, p + 1);
     int r0, r1;
     row_range(m, team_size(), thread_id(), &r0, &r1);
     constexpr int RB = 4 * F::MR;  // rows per block: the bias/SiLU epilogue reads them from cache
@@ -33,7 +36,7 @@ void linear(const float* x, const float* w, const float* b, float* y, float* z, 
       for (int r = 0; r < nr; r++) rows[r] = x + (int64_t)(i0 + r) * k;
       float* pb = pre + (int64_t)i0 * n;
       if (k > 0) {
-        gemm_rows(rows, nr, n, k, w, n, pb, n, false, zero.data());
+        gemm_rows(rows, nr, n, k, PackedB{wp.data(), k}, pb, n, false, zero.data());
       } else {
         for (int64_t i = 0; i < (int64_t)nr * n; i++) pb[i] = 0.0f;
       }
@@ -61,7 +64,7 @@ void linear_grad(const float* dy, const float* x, const float* z, float* dz, flo
   const float* g = silu ? dz : dy;  // dL/d(pre-activation)
   // x^T as a k-major GEMM operand reads up to MR - 1 floats past each row of x, which is in bounds
   // except after the last row: that row is multiplied separately from a zero-padded copy.
-  Buf<float> last(k + F::MR, true);
+  Buf<float> last(k + F::MR, true), gp(packed_b_size(m, n));
   if (m > 0) memcpy(last.data(), x + (int64_t)(m - 1) * k, sizeof(float) * k);
 #pragma omp parallel num_threads(nt)
   {
@@ -77,11 +80,13 @@ void linear_grad(const float* dy, const float* x, const float* z, float* dz, flo
 #pragma omp barrier
     }
     // phase 2: dw[k, n] = x^T g, rows of dw split across threads (no cross-thread sums: reproducible)
+#pragma omp for schedule(static)
+    for (int p = 0; p < b_panels(n); p++) pack_b(g, n, 1, m, n, gp.data(), p, p + 1);
     row_range(k, team, tid, &r0, &r1);
     if (r1 > r0) {
       float* dwr = dw + (int64_t)r0 * n;
-      if (m > 1) gemm_kmajor(x + r0, k, r1 - r0, n, m - 1, g, n, dwr, n, false);
-      if (m > 0) gemm_kmajor(last.data() + r0, k, r1 - r0, n, 1, g + (int64_t)(m - 1) * n, n, dwr, n, m > 1);
+      if (m > 1) gemm_kmajor(x + r0, k, r1 - r0, n, m - 1, PackedB{gp.data(), m}, dwr, n, false);
+      if (m > 0) gemm_kmajor(last.data() + r0, k, r1 - r0, n, 1, PackedB{gp.data() + (int64_t)(m - 1) * F::NV * F::W, m}, dwr, n, m > 1);
       if (m == 0)
         for (int64_t i = 0; i < (int64_t)(r1 - r0) * n; i++) dwr[i] = 0.0f;
     }
