@@ -35,6 +35,9 @@ const eachIsa = <T>(f: (isa: string) => T): T[] => {
   }
 }
 await tf.setBackend("cpu")
+// Every case runs once on cpu and once per ISA: ~30 s on a quiet 2-core machine, but well past tap's
+// 300 s per-file timeout (package.json) when the machine is shared (measured: 470 s at load 34).
+t.setTimeout(900_000)
 
 /** Runs f on a backend; returns every output flattened (f builds its inputs from plain arrays). */
 const on = (backend: string, f: () => tf.Tensor | tf.Tensor[]): Float32Array[] => {
