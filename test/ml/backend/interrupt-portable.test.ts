@@ -9,6 +9,9 @@ import { interruptsAddonPath } from "../../../src/ml/backend/interrupts.ts"
 import { NATIVE_ISAS, loadAddon } from "../../../src/ml/backend/native.ts"
 import { interruptTraining } from "../../pipelines/interrupt-run.ts"
 
+// Two CLI runs up to a training loop: fine within tap's 300 s on a quiet machine, but measured at
+// load ~45 here: 185 s for the portable run alone, the wasm one past the limit.
+t.setTimeout(900_000)
 const loaded = loadAddon()
 const unbuiltIsa = loaded.ok ? NATIVE_ISAS.find((i) => !loaded.addon.isas.includes(i)) : undefined
 
