@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { pathToFileURL } from "node:url"
 import { writeFileAtomic } from "../store/atomic.ts"
+import type { PipelineScope } from "../pipeline/load.ts"
 import type { NodeStatus } from "./progress.ts"
 
 export interface NodeRecord {
@@ -16,6 +17,8 @@ export interface NodeRecord {
   /** Files copied into the run dir, relative to it (e.g. "grid/grid.png"). */
   readonly files: readonly string[]
   readonly error?: string
+  /** The sweep that expanded this node ("ddpm/samplers"); absent for hand-written nodes and older records. */
+  readonly sweep?: string
 }
 
 /** "2 cached, 3 ran, 0 failed, 1 skipped" (interrupted only when there are some): the CLI summary and the report header. */
@@ -50,6 +53,8 @@ export interface RunRecord {
   readonly cache?: string
   /** Edges between the recorded nodes (the report draws the DAG from them). Optional: older records lack it. */
   readonly edges?: readonly RunEdge[]
+  /** Namespaced includes (`{ file, as }`): one report section each. Optional: older records lack it. */
+  readonly scopes?: readonly PipelineScope[]
 }
 
 /** Sortable, unique enough for one machine: 2025-11-25T18-51-02-123Z-<pid>. */
