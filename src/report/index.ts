@@ -1,34 +1,66 @@
 // The per-run HTML report: runs/<run-id>/report.html. The engine calls `onRunFinished` after every
 // `pipe run` (src/exec/record.ts) and turns any exception into a warning, so a broken report never
-// fails a run; `pipe report RUN` calls `writeReport` to regenerate it.
+// fails a run; `pipe report RUN` calls `writeReport` to regenerate it (`--markdown` prints the
+// results tables instead). A run of study.yaml gets one section per included study and the
+// speed-quality frontier across them; any other run gets one section.
 import { join } from "node:path"
 import type { RunRecord } from "../exec/record.ts"
 import { writeFileAtomic } from "../store/atomic.ts"
 import { dagSvg } from "./dag.ts"
 import { renderReportHtml } from "./html.ts"
 import { loadReportData, type ReportData } from "./load.ts"
-import { lossCurvePlots, type PlotSpec, qualityPlots, qualityPoints, renderPlots } from "./plots.ts"
-import { seriesLabeller } from "./series.ts"
+import { frontierPlot, lossCurvePlots, type PlotSpec, qualityPlots, renderPlots } from "./plots.ts"
+import { resultsMarkdown, type Section, sectionsOf } from "./results.ts"
+import { samplerPoints, type SamplerPoint } from "./series.ts"
 
 export const REPORT_FILE = "report.html"
 
 /** The store a run used: recorded in run.json; older records assume the default <project>/cache. */
 export const cacheDirOf = (runDir: string, record: RunRecord): string => record.cache ?? join(runDir, "..", "..", "cache")
 
-export const plotSpecsOf = (data: Pick<ReportData, "metrics" | "nodes" | "edges">): PlotSpec[] => [
-  ...qualityPlots(qualityPoints(data.metrics, seriesLabeller(data.nodes, data.edges))),
-  ...lossCurvePlots(data.metrics),
-]
+export const pointsOf = (data: Pick<ReportData, "metrics" | "nodes" | "edges">): SamplerPoint[] => samplerPoints(data.metrics, data.nodes, data.edges)
+
+export interface ReportPlots {
+  readonly frontier: PlotSpec | undefined
+  /** Per section (same order as `sections`): quality and speed vs steps, then its loss curves. */
+  readonly sections: readonly (readonly PlotSpec[])[]
+}
+
+/** Every plot of the report as a Vega-Lite spec, by section (pure: tests check them as data). */
+export const plotSpecsOf = (data: Pick<ReportData, "metrics" | "nodes" | "edges">, sections: readonly Section[]): ReportPlots => {
+  const points = sections.flatMap((s) => s.points)
+  const many = sections.length > 1
+  return {
+    frontier: points.filter((p) => p.fld !== null && p.secondsPerImage !== null).length >= 2 ? frontierPlot(points, many ? null : (sections[0]?.scope ?? null)) : undefined,
+    sections: sections.map((s, i) => [
+      ...qualityPlots(s.points, s.scope, many ? `-${i}` : ""),
+      ...lossCurvePlots(data.metrics.filter((e) => s.nodes.includes(e.node))),
+    ]),
+  }
+}
 
 export const buildReport = async (runDir: string, record: RunRecord, cacheDir: string): Promise<string> => {
   const data = await loadReportData(runDir, record, cacheDir)
-  const { plots, warnings } = await renderPlots(plotSpecsOf(data))
+  const sections = sectionsOf(record, pointsOf(data))
+  const specs = plotSpecsOf(data, sections)
+  const all = [...(specs.frontier === undefined ? [] : [specs.frontier]), ...specs.sections.flat()]
+  const { plots, warnings } = await renderPlots(all, { cacheDir })
+  const byId = new Map(plots.map((p) => [p.id, p]))
   const dag = dagSvg(
-    record.nodes.map((n) => ({ id: n.id, kind: n.kind, status: n.status })),
+    record.nodes.map((n) => ({ id: n.id, kind: n.kind, status: n.status, sweep: n.sweep })),
     data.edges,
   )
-  return renderReportHtml({ ...data, warnings: [...data.warnings, ...warnings] }, dag, plots)
+  return renderReportHtml({
+    data: { ...data, warnings: [...data.warnings, ...warnings] },
+    dag,
+    frontier: specs.frontier === undefined ? undefined : byId.get(specs.frontier.id),
+    sections: sections.map((section, i) => ({ section, plots: (specs.sections[i] ?? []).flatMap((s) => byId.get(s.id) ?? []) })),
+  })
 }
+
+/** The results tables of a run as Markdown (`pipe report RUN --markdown`). */
+export const buildMarkdown = async (runDir: string, record: RunRecord, cacheDir: string): Promise<string> =>
+  resultsMarkdown(record, pointsOf(await loadReportData(runDir, record, cacheDir)))
 
 /** Writes runs/<run-id>/report.html (atomically) and returns its path. */
 export const writeReport = async (runDir: string, record: RunRecord, cacheDir = cacheDirOf(runDir, record)): Promise<string> => {

@@ -138,6 +138,9 @@ export const loadReportData = async (runDir: string, record: RunRecord, cacheDir
     }
   }
   const files = listFiles(runDir).filter((f) => !REPORT_FILES.has(f))
+  // The executor copies a node's files to <node id>/<name>; a namespaced id has a "/" of its own.
+  const producer = new Map(record.nodes.flatMap((n) => n.files.map((f) => [f, n.id] as const)))
+  const nodeOfFile = (f: string): string => producer.get(f) ?? record.nodes.map((n) => n.id).find((id) => f.startsWith(`${id}/`)) ?? (f.includes("/") ? f.slice(0, f.indexOf("/")) : "")
   const images: ImageFile[] = []
   const otherFiles: string[] = []
   for (const f of files) {
@@ -147,7 +150,7 @@ export const loadReportData = async (runDir: string, record: RunRecord, cacheDir
       if (size > MAX_EMBED_BYTES) warnings.push(`${f}: ${(size / 2 ** 20).toFixed(1)} MiB, too large to embed`)
       continue
     }
-    images.push({ path: f, node: f.includes("/") ? f.slice(0, f.indexOf("/")) : "", bytes: readFileSync(join(runDir, f)) })
+    images.push({ path: f, node: nodeOfFile(f), bytes: readFileSync(join(runDir, f)) })
   }
   return { record, runDir, nodes, edges: edgesOf(record, manifests), metrics, images, otherFiles, warnings }
 }
