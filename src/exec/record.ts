@@ -2,7 +2,8 @@
 // history, and the HTML report (src/report/, when present) renders them.
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
-import { pathToFileURL } from "node:url"
+import { fileURLToPath } from "node:url"
+import { importModule } from "../import-module.ts"
 import { writeFileAtomic } from "../store/atomic.ts"
 import type { PipelineScope } from "../pipeline/load.ts"
 import type { NodeStatus } from "./progress.ts"
@@ -88,10 +89,11 @@ export const readRunRecords = (runsDir: string): RunRecord[] => {
  * run. Returns a message on failure (a broken report must not fail the run).
  */
 export const onRunFinished = async (runDir: string, record: RunRecord): Promise<string | undefined> => {
-  const file = new URL("../report/index.ts", import.meta.url)
+  // import.meta.url is this source file's URL also in the install-time build (scripts/build.mjs).
+  const file = fileURLToPath(new URL("../report/index.ts", import.meta.url))
   if (!existsSync(file)) return undefined
   try {
-    const mod = (await import(pathToFileURL(file.pathname).href)) as { onRunFinished?: (d: string, r: RunRecord) => unknown }
+    const mod = (await importModule(file)) as { onRunFinished?: (d: string, r: RunRecord) => unknown }
     if (typeof mod.onRunFinished === "function") await mod.onRunFinished(runDir, record)
     return undefined
   } catch (e) {
