@@ -271,7 +271,8 @@ export const renderPlots = async (specs: readonly PlotSpec[], opts: { readonly c
   const memo = new Map<string, string>()
   for (const s of specs) {
     const f = memoFile(s)
-    if (f !== undefined && existsSync(f)) memo.set(s.id, readFileSync(f, "utf8"))
+    const svg = f !== undefined && existsSync(f) ? readFileSync(f, "utf8") : ""
+    if (svg.startsWith("<svg") && svg.trimEnd().endsWith("</svg>")) memo.set(s.id, svg) // else torn: render again
   }
   const missing = specs.filter((s) => !memo.has(s.id))
   const fresh = await renderInWorker(missing, opts.timeoutMs ?? 120_000)

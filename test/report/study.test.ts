@@ -2,7 +2,7 @@
 // speed-quality frontier, metrics without pass-through duplicates or empty tables, FLD ± its
 // standard error, a DAG that collapses sweeps and stays inside the page, Markdown results, and
 // memoised plot SVGs.
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import fc from "fast-check"
 import t from "tap"
@@ -157,4 +157,15 @@ t.test("plot SVGs are memoised by spec: a second render needs no vega worker", a
   const miss = await renderPlots(specs, { timeoutMs: 1 })
   t.match(miss.warnings.join(), /did not finish/, "without the memo the same budget fails (the check is not vacuous)")
   t.ok(readFileSync(join(run.cache, "memo", "plots", readdirSync(join(run.cache, "memo", "plots"))[0]!), "utf8").startsWith("<svg"))
+})
+
+t.test("decoded metrics are memoised by object digest: a second report reads no Arrow object", async (t) => {
+  const run = makeFakeStudyRun(t, { studies: 1, samplers: 2 })
+  const first = await loadReportData(run.runDir, run.record, run.cache)
+  t.ok(readdirSync(join(run.cache, "memo", "metrics")).length > 0)
+  rmSync(join(run.cache, "objects"), { recursive: true })
+  const again = await loadReportData(run.runDir, run.record, run.cache)
+  t.same(again.warnings, [], "objects gone, metrics still there")
+  t.same(again.metrics, first.metrics, "identical, Infinity included")
+  t.ok(again.metrics.some((e) => e.metrics.scalars.psnr === Number.POSITIVE_INFINITY))
 })
