@@ -10,6 +10,7 @@ import { dagSvg } from "./dag.ts"
 import { renderReportHtml } from "./html.ts"
 import { loadReportData, type ReportData } from "./load.ts"
 import { frontierPlot, lossCurvePlots, type PlotSpec, qualityPlots, renderPlots } from "./plots.ts"
+import { GLOBAL } from "../pipeline/scope.ts"
 import { resultsMarkdown, type Section, sectionsOf } from "./results.ts"
 import { samplerPoints, type SamplerPoint } from "./series.ts"
 
@@ -30,11 +31,22 @@ export interface ReportPlots {
 export const plotSpecsOf = (data: Pick<ReportData, "metrics" | "nodes" | "edges">, sections: readonly Section[]): ReportPlots => {
   const points = sections.flatMap((s) => s.points)
   const many = sections.length > 1
+  // A study's loss curves are those of its own nodes and of the models it samples, which may be
+  // shared (ddpm.yaml samples shared/ddpm-unet.yaml's ddpm-unet); each curve is drawn once, in the
+  // first section that claims it.
+  const drawn = new Set<string>()
+  const lossNodes = (s: Section): Set<string> => {
+    const mine = new Set([...s.points.flatMap((p) => (p.model === null ? [] : [p.model])), ...s.nodes].filter((n) => !drawn.has(n)))
+    for (const n of mine) drawn.add(n)
+    return mine
+  }
+  const scopedFirst = [...sections.filter((s) => s.scope !== GLOBAL), ...sections.filter((s) => s.scope === GLOBAL)]
+  const losses = new Map(scopedFirst.map((s) => [s, lossNodes(s)]))
   return {
     frontier: points.filter((p) => p.fld !== null && p.secondsPerImage !== null).length >= 2 ? frontierPlot(points, many ? null : (sections[0]?.scope ?? null)) : undefined,
     sections: sections.map((s, i) => [
       ...qualityPlots(s.points, s.scope, many ? `-${i}` : ""),
-      ...lossCurvePlots(data.metrics.filter((e) => s.nodes.includes(e.node))),
+      ...lossCurvePlots(data.metrics.filter((e) => losses.get(s)?.has(e.node) === true)),
     ]),
   }
 }

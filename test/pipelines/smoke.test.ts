@@ -74,17 +74,18 @@ const plan = async (t: Test, file: string): Promise<Planned[]> => {
   return (JSON.parse(r.stdout) as { nodes: Planned[] }).nodes
 }
 
-t.test("study.yaml after ddpm.yaml: every ddpm/ node is cached with ddpm.yaml's key", async (t) => {
+t.test("study.yaml after ddpm.yaml: every node of ddpm.yaml is cached in study.yaml, with ddpm.yaml's key", async (t) => {
   const ddpm = lastRun()
   t.equal(ddpm.name, "ddpm")
   const study = await plan(t, "study")
   for (const n of ddpm.nodes) {
-    const id = ["mnist-train", "mnist-test", "judge"].includes(n.id) ? n.id : `ddpm/${n.id}`
-    const p = study.find((x) => x.id === id)
-    t.ok(p?.cached, `${id} cached`)
-    t.equal(p?.key, n.key, `${id} has ddpm.yaml's key`)
+    // ddpm.yaml's own nodes are ddpm/<id>; those of its plain includes (MNIST, judge, U-Net) are shared
+    const p = study.find((x) => x.id === `ddpm/${n.id}`) ?? study.find((x) => x.id === n.id)
+    t.ok(p?.cached, `${p?.id ?? n.id} cached`)
+    t.equal(p?.key, n.key, `${p?.id ?? n.id} has ddpm.yaml's key`)
   }
-  t.ok(study.some((p) => p.id === "pixel-rf/train" && !p.cached), "other studies still to run")
+  t.ok(study.some((p) => p.id.startsWith("ddpm/score-")), "namespaced")
+  t.ok(study.some((p) => p.id === "latent-rf/train" && !p.cached), "other studies still to run")
 })
 
 t.test("pixel-rf.yaml --profile smoke reuses MNIST and the judge", async (t) => {
