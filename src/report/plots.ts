@@ -133,6 +133,9 @@ const floorLayer = (floors: readonly number[], y: object) => ({
 
 const floorsOf = (points: readonly SamplerPoint[]): number[] => [...new Set(points.map((p) => p.floor).filter((f): f is number => f !== null))]
 
+// Specs carry no node ids (a static SVG has no tooltips): the same study plotted in its own run and
+// inside study.yaml gives the same spec, so the second report finds the first one's SVG memoised.
+
 /**
  * FLD vs steps, one line per series (model · sampler setting), ± its standard error when the score
  * reports one, with the real-vs-real floor as a dashed rule; and seconds per image vs steps. `scope`
@@ -147,7 +150,7 @@ export const qualityPlots = (points: readonly SamplerPoint[], scope: string | nu
     const se = (p: SamplerPoint) => p.fldSe ?? 0
     const ys = [...withFld.flatMap((p) => [(p.fld as number) - se(p), (p.fld as number) + se(p)]), ...floors].filter((v) => v > 0)
     const y = { type: "quantitative" as const, title: "FLD (lower is better)", scale: scaleOf(ys) }
-    const values = withFld.map((p) => ({ series: seriesLabel(p, scope), steps: p.steps, fld: p.fld, lo: (p.fld as number) - se(p), hi: (p.fld as number) + se(p), node: p.node }))
+    const values = withFld.map((p) => ({ series: seriesLabel(p, scope), steps: p.steps, fld: p.fld, lo: (p.fld as number) - se(p), hi: (p.fld as number) + se(p) }))
     const x = xSteps(withFld.map((p) => p.steps))
     plots.push({
       id: `quality-fld${id}`,
@@ -162,7 +165,7 @@ export const qualityPlots = (points: readonly SamplerPoint[], scope: string | nu
           {
             data: { values },
             layer: [
-              { mark: { type: "line", point: true }, encoding: { x, y: { ...y, field: "fld" }, color, tooltip: [{ field: "node" }, { field: "fld" }] } },
+              { mark: { type: "line", point: true }, encoding: { x, y: { ...y, field: "fld" }, color } },
               ...(withFld.some((p) => p.fldSe !== null) ? [{ mark: { type: "rule" as const }, encoding: { x, y: { ...y, field: "lo" }, y2: { field: "hi" }, color } }] : []),
             ],
           },
@@ -182,7 +185,7 @@ export const qualityPlots = (points: readonly SamplerPoint[], scope: string | nu
         width: WIDTH,
         height: HEIGHT,
         background: "white",
-        data: { values: withSpi.map((p) => ({ series: seriesLabel(p, scope), steps: p.steps, spi: p.secondsPerImage, node: p.node })) },
+        data: { values: withSpi.map((p) => ({ series: seriesLabel(p, scope), steps: p.steps, spi: p.secondsPerImage })) },
         mark: { type: "line", point: true },
         encoding: {
           x: xSteps(withSpi.map((p) => p.steps)),
@@ -214,7 +217,7 @@ export const pointLabel = (p: SamplerPoint): string => `${p.sampler}-${p.steps}$
 export const frontierPlot = (points: readonly SamplerPoint[], scope: string | null = null, id = ""): PlotSpec | undefined => {
   const pts = points.filter((p) => p.fld !== null && p.secondsPerImage !== null && (p.secondsPerImage as number) > 0)
   if (pts.length === 0) return undefined
-  const values = pts.map((p) => ({ model: localModel(p, scope), sampler: p.sampler, label: pointLabel(p), spi: p.secondsPerImage, fld: p.fld, node: p.node }))
+  const values = pts.map((p) => ({ model: localModel(p, scope), sampler: p.sampler, label: pointLabel(p), spi: p.secondsPerImage, fld: p.fld }))
   const front = paretoFront(pts).map((p) => ({ spi: p.secondsPerImage, fld: p.fld }))
   const floors = floorsOf(pts)
   const y = { type: "quantitative" as const, title: "FLD (lower is better)", scale: scaleOf([...pts.map((p) => p.fld as number), ...floors]) }
@@ -235,7 +238,7 @@ export const frontierPlot = (points: readonly SamplerPoint[], scope: string | nu
           layer: [
             {
               mark: { type: "point", filled: true, size: 60 },
-              encoding: { x, y: { ...y, field: "fld" }, color: { field: "model", type: "nominal", title: "model", legend: { labelLimit: 240 } }, shape: { field: "sampler", type: "nominal", title: "sampler" }, tooltip: [{ field: "node" }, { field: "fld" }, { field: "spi" }] },
+              encoding: { x, y: { ...y, field: "fld" }, color: { field: "model", type: "nominal", title: "model", legend: { labelLimit: 240 } }, shape: { field: "sampler", type: "nominal", title: "sampler" } },
             },
             { mark: { type: "text", align: "left", dx: 6, dy: -5, fontSize: 10 }, encoding: { x, y: { ...y, field: "fld" }, text: { field: "label" }, color: { field: "model", type: "nominal", title: "model" } } },
           ],
