@@ -184,7 +184,8 @@ export const sectionId = (s: Section): string => `study-${s.scope === "" ? "top"
 /** One study: its description, sampler table, plots (quality, speed, loss curves) and sample grids. */
 const sectionHtml = (s: Section, plots: readonly RenderedPlot[], images: readonly ImageFile[]): string => {
   const table = resultTableHtml(resultTable(s.points, s.scope))
-  const mine = images.filter((i) => s.nodes.includes(i.node))
+  // In run order (ddpm-1000, ddim-50, ...), not file-name order.
+  const mine = images.filter((i) => s.nodes.includes(i.node)).sort((a, b) => s.nodes.indexOf(a.node) - s.nodes.indexOf(b.node))
   const body = [
     s.description === "" ? "" : `<p class="desc">${h(s.description)}</p>`,
     table === "" ? "" : `<h3>Samplers</h3>${table}`,
