@@ -46,7 +46,7 @@ export const plotSpecsOf = (data: Pick<ReportData, "metrics" | "nodes" | "edges"
     frontier: points.filter((p) => p.fld !== null && p.secondsPerImage !== null).length >= 2 ? frontierPlot(points, many ? null : (sections[0]?.scope ?? null)) : undefined,
     sections: sections.map((s, i) => [
       ...qualityPlots(s.points, s.scope, many ? `-${i}` : ""),
-      ...lossCurvePlots(data.metrics.filter((e) => losses.get(s)?.has(e.node) === true)),
+      ...lossCurvePlots(data.metrics.filter((e) => losses.get(s)?.has(e.node) === true), s.scope),
     ]),
   }
 }

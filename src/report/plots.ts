@@ -82,7 +82,7 @@ export const lossPoints = (t: MetricsTable): LossPoint[] => {
  * One line chart per loss table of every metrics artifact. No smoothing here: the producers already
  * store window means (train-vae, train-classifier) or an EMA column (train-diffusion's ema_loss).
  */
-export const lossCurvePlots = (entries: readonly MetricsEntry[]): PlotSpec[] =>
+export const lossCurvePlots = (entries: readonly MetricsEntry[], scope: string | null = null): PlotSpec[] =>
   entries.flatMap((e) =>
     Object.entries(e.metrics.tables)
       .filter(([, t]) => isLossTable(t))
@@ -92,7 +92,8 @@ export const lossCurvePlots = (entries: readonly MetricsEntry[]): PlotSpec[] =>
         if (new Set(values.map((v) => v.step)).size < 2) return []
         const spec: TopLevelSpec = {
           $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-          title: `${e.node} · ${name}`,
+          // Inside a study's section its namespace goes unsaid, as in the study's own report.
+          title: `${scope !== null && scope !== "" && e.node.startsWith(`${scope}/`) ? e.node.slice(scope.length + 1) : e.node} · ${name}`,
           width: WIDTH,
           height: HEIGHT,
           background: "white",
@@ -104,7 +105,7 @@ export const lossCurvePlots = (entries: readonly MetricsEntry[]): PlotSpec[] =>
             color: { field: "series", type: "nominal", title: null },
           },
         }
-        return [{ id: `loss-${e.node}-${e.port}-${name}`, title: `${e.node} · ${name}`, spec }]
+        return [{ id: `loss-${e.node}-${e.port}-${name}`, title: String(spec.title), spec }]
       }),
   )
 
