@@ -1,17 +1,20 @@
 #!/usr/bin/env node
 // `pipe` CLI. Runs the engine from the JavaScript that `npm install` compiled from src/ and nodes/
-// (scripts/build.mjs), when a build of exactly the current sources exists; builds it when the
+// (bin/build.mjs), when a build of exactly the current sources exists; builds it when the
 // sources changed since (about 0.3 s, once); and when no build can be made, runs the TypeScript
 // through tsx. So a start never runs stale compiled code, and node code versions (cache keys) are
 // digests of the TypeScript sources either way. PIPE_NO_BUILD=1 forces the tsx path.
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
-import { ensureBuild } from "../scripts/build.mjs"
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)))
+const noBuild = (e) => {
+  process.stderr.write(`pipe: no compiled build (${e instanceof Error ? e.message : String(e)}); running the TypeScript sources\n`)
+  return undefined
+}
 const build =
   (process.env.PIPE_NO_BUILD ?? "") === ""
-    ? await ensureBuild(root, { onError: (e) => process.stderr.write(`pipe: no compiled build (${e instanceof Error ? e.message : String(e)}); running the TypeScript sources\n`) })
+    ? await import("./build.mjs").then(({ ensureBuild }) => ensureBuild(root, { onError: noBuild }), noBuild)
     : undefined
 
 const loadMain = async () => {

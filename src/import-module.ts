@@ -1,6 +1,6 @@
 // Imports a project TypeScript module whose path is only known at run time (a node file, the
 // nodes' _runtime.ts, the report hook). When this process runs the install-time build
-// (scripts/build.mjs defines `import.meta.pipeBuild` in every compiled module), the compiled twin is
+// (bin/build.mjs defines `import.meta.pipeBuild` in every compiled module), the compiled twin is
 // imported, so the node and the engine share one instance of every src/ module. A file outside the
 // build (a --nodes directory elsewhere) is TypeScript: tsx is registered on first need. Under tsx
 // (tests, the fallback start) the file is imported as is.
@@ -10,7 +10,7 @@ import { pathToFileURL } from "node:url"
 
 declare global {
   interface ImportMeta {
-    /** Set by scripts/build.mjs in compiled modules: the build directory and the project it was built from. */
+    /** Set by bin/build.mjs in compiled modules: the build directory and the project it was built from. */
     readonly pipeBuild?: { readonly dir: string; readonly root: string }
   }
 }

@@ -89,7 +89,7 @@ export const readRunRecords = (runsDir: string): RunRecord[] => {
  * run. Returns a message on failure (a broken report must not fail the run).
  */
 export const onRunFinished = async (runDir: string, record: RunRecord): Promise<string | undefined> => {
-  // import.meta.url is this source file's URL also in the install-time build (scripts/build.mjs).
+  // import.meta.url is this source file's URL also in the install-time build (bin/build.mjs).
   const file = fileURLToPath(new URL("../report/index.ts", import.meta.url))
   if (!existsSync(file)) return undefined
   try {

@@ -1,14 +1,14 @@
-// The install-time build (scripts/build.mjs): compiled modules behave as their sources
+// The install-time build (bin/build.mjs): compiled modules behave as their sources
 // (import.meta.url, relative imports), a build is used only for exactly the sources it was built
 // from, and bin/pipe.mjs works from the build and from the TypeScript fallback alike.
 import { spawnSync } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { basename, join } from "node:path"
 import { pathToFileURL } from "node:url"
 import t from "tap"
 // @ts-expect-error: plain JavaScript without type declarations
-import { buildsDir, ensureBuild, rewriteImports, sourceDigest } from "../../scripts/build.mjs"
+import { buildsDir, ensureBuild, rewriteImports, sourceDigest } from "../../bin/build.mjs"
 import { compiledTwin } from "../../src/import-module.ts"
 import { REPO } from "./helpers.ts"
 
@@ -63,6 +63,20 @@ t.test("never stale: any source change (or a new file) selects another build; th
   writeFileSync(join(root, "nodes/extra.ts"), "export const x = 1\n")
   t.not(sourceDigest(root), before, "a new file changes the digest")
   t.equal(await ensure(root, { build: false }), undefined)
+})
+
+t.test("pruning: a build whose project is gone is removed; this project's recent builds stay", async (t) => {
+  const a = project(t)
+  const b = project(t)
+  mkdirSync(join(a, "node_modules"))
+  symlinkSync(join(a, "node_modules"), join(b, "node_modules")) // a scratch copy sharing node_modules, as tests make
+  const aFirst = await ensure(a)
+  const bBuild = await ensure(b)
+  t.ok(readdirSync(buildsDir(a)).includes(basename(bBuild!)), "b's build lands in the shared node_modules")
+  rmSync(b, { recursive: true, force: true })
+  writeFileSync(join(a, "src/b.ts"), `export const b: string = "changed"\n`)
+  const aSecond = await ensure(a)
+  t.same(readdirSync(buildsDir(a)).sort(), [aFirst!, aSecond!].map((d) => d.slice(buildsDir(a).length + 1)).sort(), "b's build pruned, both of a's kept (used within a day)")
 })
 
 t.test("a build that cannot be made reports why and returns nothing (the CLI then runs the sources)", async (t) => {

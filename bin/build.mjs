@@ -8,7 +8,9 @@
 // bin/pipe.mjs recomputes the digest (reading ~100 files, a few ms) and uses the build only when one
 // with exactly that digest exists; otherwise it builds one (about 0.3 s) or, when it cannot, runs
 // the TypeScript through tsx as before. Builds are written to a temp dir and renamed into place, so
-// concurrent starts never see half a build, and a running process keeps its own build dir.
+// concurrent starts never see half a build. A build is deleted (when a later one is made) only once
+// its project directory is gone or it went unused for a day: every start touches its build.json, so
+// a long run that still imports node modules from its build keeps it.
 //
 // Each compiled module behaves as its source file: `import.meta.url` is defined as the source
 // file's URL (paths computed from it, like the native addon's, stay right) and relative ".ts"
@@ -16,9 +18,9 @@
 // build is, for the imports whose path is computed at run time (node files, the report hook).
 // Cache keys are untouched: node code versions are digests of the TypeScript sources.
 //
-//   node scripts/build.mjs            build (or find) the build of the current sources; prints its dir
+//   node bin/build.mjs            build (or find) the build of the current sources; prints its dir
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs"
 import { dirname, join, relative, sep } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
@@ -79,13 +81,29 @@ const compileInto = async (root, files, out) => {
   )
 }
 
-/** Old builds go once they are both not among the newest `keep` and older than a day (a long run may still import from one). */
-const prune = (dir, keep = 3) => {
-  const builds = readdirSync(dir)
-    .map((name) => ({ name, mtime: statSync(join(dir, name)).mtimeMs }))
-    .sort((a, b) => b.mtime - a.mtime)
-  for (const b of builds.slice(keep))
-    if (Date.now() - b.mtime > 24 * 3600 * 1000 || b.name.includes(".tmp-")) rmSync(join(dir, b.name), { recursive: true, force: true })
+const DAY = 24 * 3600 * 1000
+
+/**
+ * Removes builds nobody will use: those of a project directory that is gone (a test's scratch copy
+ * sharing this node_modules through a symlink), and those of this project unused for a day (every
+ * start touches its build's build.json, so a build in use by a running process stays). Temp dirs
+ * of crashed builds go after a day too.
+ */
+const prune = (dir, root, current) => {
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name)
+    if (path === current) continue
+    const stamp = join(path, "build.json")
+    let owner
+    try {
+      owner = JSON.parse(readFileSync(stamp, "utf8")).root
+    } catch {
+      owner = undefined
+    }
+    const idle = Date.now() - statSync(existsSync(stamp) ? stamp : path).mtimeMs
+    const gone = typeof owner === "string" && !existsSync(owner)
+    if (gone || (idle > DAY && (owner === root || owner === undefined))) rmSync(path, { recursive: true, force: true })
+  }
 }
 
 /**
@@ -97,7 +115,15 @@ export const ensureBuild = async (root, { build = true, onError = () => undefine
   try {
     const files = sourceFiles(root)
     const dir = join(buildsDir(root), sourceDigest(root, files).slice(0, 24))
-    if (existsSync(join(dir, "build.json"))) return dir
+    const stamp = join(dir, "build.json")
+    if (existsSync(stamp)) {
+      // Last use, for pruning (best effort: a read-only install just never prunes this one).
+      try {
+        const now = new Date()
+        utimesSync(stamp, now, now)
+      } catch {}
+      return dir
+    }
     if (!build) return undefined
     const tmp = `${dir}.tmp-${process.pid}`
     rmSync(tmp, { recursive: true, force: true })
@@ -115,7 +141,7 @@ export const ensureBuild = async (root, { build = true, onError = () => undefine
       rmSync(tmp, { recursive: true, force: true })
       if (!existsSync(join(dir, "build.json"))) throw e
     }
-    prune(buildsDir(root))
+    prune(buildsDir(root), root, dir)
     return dir
   } catch (e) {
     onError(e)
@@ -126,6 +152,6 @@ export const ensureBuild = async (root, { build = true, onError = () => undefine
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
   const root = fileURLToPath(new URL("..", import.meta.url)).replace(/[\\/]$/, "")
   const t0 = performance.now()
-  const dir = await ensureBuild(root, { onError: (e) => process.stderr.write(`warning: scripts/build.mjs: ${e instanceof Error ? e.message : String(e)}; pipe will run the TypeScript sources through tsx (slower start)\n`) })
+  const dir = await ensureBuild(root, { onError: (e) => process.stderr.write(`warning: bin/build.mjs: ${e instanceof Error ? e.message : String(e)}; pipe will run the TypeScript sources through tsx (slower start)\n`) })
   if (dir !== undefined) process.stdout.write(`pipe build: ${relative(root, dir)} (${sourceFiles(root).length} files, ${((performance.now() - t0) / 1000).toFixed(2)} s)\n`)
 }
