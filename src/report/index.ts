@@ -9,8 +9,9 @@ import { writeFileAtomic } from "../store/atomic.ts"
 import { dagSvg } from "./dag.ts"
 import { renderReportHtml } from "./html.ts"
 import { loadReportData, type ReportData } from "./load.ts"
-import { frontierPlot, lossCurvePlots, type PlotSpec, qualityPlots, renderPlots } from "./plots.ts"
-import { GLOBAL } from "../pipeline/scope.ts"
+import { guidancePoints, routeOf } from "./guidance-series.ts"
+import { frontierPlot, guidancePlots, lossCurvePlots, type PlotSpec, qualityPlots, renderPlots } from "./plots.ts"
+import { GLOBAL, scopeOf } from "../pipeline/scope.ts"
 import { resultsMarkdown, type Section, sectionsOf } from "./results.ts"
 import { samplerPoints, type SamplerPoint } from "./series.ts"
 
@@ -23,7 +24,10 @@ export const pointsOf = (data: Pick<ReportData, "metrics" | "nodes" | "edges">):
 
 export interface ReportPlots {
   readonly frontier: PlotSpec | undefined
-  /** Per section (same order as `sections`): quality and speed vs steps, then its loss curves. */
+  /**
+   * Per section (same order as `sections`): quality and speed vs steps, accuracy and FLD vs the
+   * guidance scale (when it has guided samplers), then its loss curves.
+   */
   readonly sections: readonly (readonly PlotSpec[])[]
 }
 
@@ -42,12 +46,21 @@ export const plotSpecsOf = (data: Pick<ReportData, "metrics" | "nodes" | "edges"
   }
   const scopedFirst = [...sections.filter((s) => s.scope !== GLOBAL), ...sections.filter((s) => s.scope === GLOBAL)]
   const losses = new Map(scopedFirst.map((s) => [s, lossNodes(s)]))
+  const guided = (s: Section) => guidancePoints(data.metrics.filter((e) => scopeOf(e.node) === s.scope), (e) => routeOf(e.node, data.nodes, data.edges) ?? "?")
   return {
     frontier: points.filter((p) => p.fld !== null && p.secondsPerImage !== null).length >= 2 ? frontierPlot(points, many ? null : (sections[0]?.scope ?? null)) : undefined,
-    sections: sections.map((s, i) => [
-      ...qualityPlots(s.points, s.scope, many ? `-${i}` : ""),
-      ...lossCurvePlots(data.metrics.filter((e) => losses.get(s)?.has(e.node) === true), s.scope),
-    ]),
+    sections: sections.map((s, i) => {
+      const g = guided(s)
+      const id = many ? `-${i}` : ""
+      // Steps plots whose x axis holds one value (cfg.yaml samples every scale with DDIM-50) say
+      // nothing the table does not: a guided section shows its guidance plots instead.
+      const oneStepCount = new Set(s.points.map((p) => p.steps)).size <= 1
+      return [
+        ...(g.length > 0 && oneStepCount ? [] : qualityPlots(s.points, s.scope, id)),
+        ...guidancePlots(g, id),
+        ...lossCurvePlots(data.metrics.filter((e) => losses.get(s)?.has(e.node) === true), s.scope),
+      ]
+    }),
   }
 }
 

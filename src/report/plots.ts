@@ -9,6 +9,7 @@ import type { TopLevelSpec } from "vega-lite"
 import type { MetricsTable } from "../artifacts/types.ts"
 import { sha256 } from "../key/canonical.ts"
 import { writeFileAtomic } from "../store/atomic.ts"
+import type { GuidancePoint } from "./guidance-series.ts"
 import type { MetricsEntry } from "./load.ts"
 import { localModel, type SamplerPoint, seriesLabel } from "./series.ts"
 
@@ -132,7 +133,7 @@ const floorLayer = (floors: readonly number[], y: object) => ({
   ],
 })
 
-const floorsOf = (points: readonly SamplerPoint[]): number[] => [...new Set(points.map((p) => p.floor).filter((f): f is number => f !== null))]
+const floorsOf = (points: readonly { readonly floor: number | null }[]): number[] => [...new Set(points.map((p) => p.floor).filter((f): f is number => f !== null))]
 
 // Specs carry no node ids (a static SVG has no tooltips): the same study plotted in its own run and
 // inside study.yaml gives the same spec, so the second report finds the first one's SVG memoised.
@@ -195,6 +196,39 @@ export const qualityPlots = (points: readonly SamplerPoint[], scope: string | nu
         },
       },
     })
+  }
+  return plots
+}
+
+/**
+ * Classifier-free guidance (pipelines/cfg.yaml): accuracy against the requested labels vs the
+ * guidance scale s, and FLD vs s with the real-vs-real floor, one line per conditioning route. Its
+ * samplers share one step count, so these replace the section's steps plots (src/report/index.ts).
+ */
+export const guidancePlots = (points: readonly GuidancePoint[], id = ""): PlotSpec[] => {
+  const x = { field: "s", type: "quantitative" as const, title: "guidance scale s", scale: { nice: false }, axis: { values: [...new Set(points.map((p) => p.guidance))].sort((a, b) => a - b) } }
+  const color = { field: "route", type: "nominal" as const, title: "route" }
+  const line = (title: string, field: string, y: object, values: readonly object[], extra: readonly object[] = []): PlotSpec => ({
+    id: `guidance-${field}${id}`,
+    title,
+    spec: {
+      $schema: SCHEMA,
+      title,
+      width: WIDTH,
+      height: HEIGHT,
+      background: "white",
+      layer: [{ data: { values }, mark: { type: "line", point: true }, encoding: { x, y: { ...y, field }, color } }, ...extra],
+    } as TopLevelSpec,
+  })
+  const plots: PlotSpec[] = []
+  const acc = points.filter((p) => p.accuracy !== null)
+  if (acc.length > 0)
+    plots.push(line("accuracy vs guidance scale", "accuracy", { type: "quantitative", title: "accuracy (requested label)", scale: { zero: false } }, acc.map((p) => ({ route: p.route, s: p.guidance, accuracy: p.accuracy }))))
+  const fld = points.filter((p) => p.fld !== null)
+  if (fld.length > 0) {
+    const floors = floorsOf(fld)
+    const y = { type: "quantitative" as const, title: "FLD (lower is better)", scale: scaleOf([...fld.map((p) => p.fld as number), ...floors]) }
+    plots.push(line("FLD vs guidance scale", "fld", y, fld.map((p) => ({ route: p.route, s: p.guidance, fld: p.fld })), floors.length > 0 ? [floorLayer(floors, y)] : []))
   }
   return plots
 }

@@ -49,7 +49,8 @@ export interface ResultTable {
 export const resultTable = (points: readonly SamplerPoint[], scope: string | null): ResultTable => {
   const scored = points.filter((p) => p.fld !== null)
   const dev = scored.some((p) => p.classDev !== null)
-  const columns = ["model", "sampler", "steps", "FLD", "floor", ...(dev ? ["class dev"] : []), "s / image"]
+  const acc = scored.some((p) => p.accuracy !== null)
+  const columns = ["model", "sampler", "steps", "FLD", "floor", ...(dev ? ["class dev"] : []), ...(acc ? ["accuracy"] : []), "s / image"]
   const rows = scored.map((p) => [
     localModel(p, scope),
     p.setting === "" ? p.sampler : `${p.sampler} ${p.setting}`,
@@ -57,6 +58,7 @@ export const resultTable = (points: readonly SamplerPoint[], scope: string | nul
     fmtFld(p.fld, p.fldSe),
     p.floor === null ? "" : fmtNum(p.floor),
     ...(dev ? [p.classDev === null ? "" : fmtNum(p.classDev)] : []),
+    ...(acc ? [p.accuracy === null ? "" : fmtNum(p.accuracy)] : []),
     p.secondsPerImage === null ? "" : fmtNum(p.secondsPerImage),
   ])
   return { columns, rows }

@@ -46,6 +46,8 @@ export interface SamplerPoint {
   readonly floor: number | null
   /** Largest deviation of a class share from 1/10 (`class_share_max_dev`). */
   readonly classDev: number | null
+  /** Share of samples the judge gives their requested label (scores of label-conditioned samplers). */
+  readonly accuracy: number | null
   readonly secondsPerImage: number | null
 }
 
@@ -112,6 +114,7 @@ export const samplerPoints = (metrics: readonly MetricsEntry[], nodes: readonly 
         fldSe: num("fld_se"),
         floor: num("fld_floor"),
         classDev: num("class_share_max_dev"),
+        accuracy: num("accuracy"),
         secondsPerImage: num("seconds_per_image"),
       },
     ]

@@ -118,6 +118,7 @@ const point = (over: Partial<SamplerPoint>): SamplerPoint => ({
   fldSe: null,
   floor: null,
   classDev: null,
+  accuracy: null,
   secondsPerImage: null,
   ...over,
 })

@@ -14,7 +14,7 @@ import { withoutPassThrough } from "../../src/report/html.ts"
 import { buildMarkdown, buildReport, plotSpecsOf, pointsOf } from "../../src/report/index.ts"
 import { loadReportData, type MetricsEntry, type NodeView } from "../../src/report/load.ts"
 import { paretoFront, renderPlots } from "../../src/report/plots.ts"
-import { sectionsOf } from "../../src/report/results.ts"
+import { resultTable, type Section, sectionsOf } from "../../src/report/results.ts"
 import { samplerPoints, seriesLabel } from "../../src/report/series.ts"
 import { makeFakeStudyRun } from "./helpers.ts"
 
@@ -54,6 +54,51 @@ t.test("settings: sampler params that differ within a model's sampler make separ
   const points = samplerPoints(metrics, nodes, edges)
   t.same(points.map((p) => seriesLabel(p)), ["train · ddim eta=0", "train · ddim eta=0", "train · ddim eta=0.5", "train · ddim eta=0.5", "train · ddpm"])
   t.end()
+})
+
+t.test("a guided study (cfg.yaml): accuracy and FLD vs the guidance scale per route replace its one-step-count plots; its table gets accuracy", async (t) => {
+  const view = (id: string, kind: string, params: NodeView["params"]): NodeView => ({
+    record: { id, kind, key: id, status: "cached", seconds: 0, outputs: {}, files: [] },
+    params,
+    computeSeconds: 1,
+    computedAt: null,
+    outputs: [],
+  })
+  const scales = [0, 1, 3]
+  const routes = ["channel", "embedding"]
+  const nodes = [
+    view("ddpm/train", "train-diffusion", { conditioning: "none", space: "pixel" }),
+    ...[10, 50].flatMap((steps) => [view(`ddpm/ddim-${steps}`, "sample", { sampler: "ddim", steps }), view(`ddpm/score-ddim-${steps}`, "score", {})]),
+    ...routes.flatMap((r) => [
+      view(`cfg/cfg-${r}`, "train-diffusion", { conditioning: r, space: "pixel" }),
+      ...scales.flatMap((s) => [view(`cfg/${r}-s${s}`, "sample", { sampler: "ddim", steps: 50, guidance: s, labels: "each-class" }), view(`cfg/score-${r}-s${s}`, "score", {})]),
+    ]),
+  ]
+  const edges = nodes.flatMap((n) => {
+    const id = n.record.id
+    if (n.record.kind === "sample") return [{ from: id.startsWith("ddpm/") ? "ddpm/train" : `cfg/cfg-${id.slice(4).replace(/-s\d+$/, "")}`, output: "model", to: id, input: "model" }]
+    if (n.record.kind === "score") return [{ from: id.replace("/score-", "/"), output: "images", to: id, input: "images" }]
+    return []
+  })
+  const score = (node: string, scalars: Record<string, number>): MetricsEntry => ({ node, kind: "score", port: "metrics", metrics: { scalars: { seconds_per_image: 0.01, fld_floor: 2, ...scalars }, tables: {} } })
+  const metrics = [
+    ...[10, 50].map((steps) => score(`ddpm/score-ddim-${steps}`, { steps, fld: 500 / steps })),
+    ...routes.flatMap((r, ri) => scales.map((s) => score(`cfg/score-${r}-s${s}`, { steps: 50, guidance: s, fld: 10 + s + ri, accuracy: 0.5 + s / 10 }))),
+  ]
+  const points = samplerPoints(metrics, nodes, edges)
+  const section = (scope: string): Section => ({ scope, title: scope, file: null, description: "", nodes: nodes.map((n) => n.record.id).filter((id) => id.startsWith(`${scope}/`)), points: points.filter((p) => p.scope === scope) })
+  const specs = plotSpecsOf({ metrics, nodes, edges }, [section("ddpm"), section("cfg")])
+  t.same(specs.sections.map((ps) => ps.map((p) => p.id)), [["quality-fld-0", "quality-speed-0"], ["guidance-accuracy-1", "guidance-fld-1"]])
+  const acc = specs.sections[1]![0]!.spec as { layer: { data: { values: { route: string; s: number; accuracy: number }[] } }[] }
+  t.same(acc.layer[0]!.data.values.map((v) => [v.route, v.s, v.accuracy]), routes.flatMap((r) => scales.map((s) => [r, s, 0.5 + s / 10])), "one line per route, x = s")
+  t.same(seriesLabel(points.find((p) => p.node === "cfg/score-channel-s3")!, "cfg"), "cfg-channel · ddim guidance=3")
+  const table = resultTable(section("cfg").points, "cfg")
+  t.same(table.columns, ["model", "sampler", "steps", "FLD", "floor", "accuracy", "s / image"])
+  t.same(table.rows[1], ["cfg-channel", "ddim guidance=1", "50", "11", "2", "0.6", "0.01"])
+  t.notOk(resultTable(section("ddpm").points, "ddpm").columns.includes("accuracy"), "no accuracy column without accuracies")
+  const rendered = await renderPlots(specs.sections[1]!)
+  t.same(rendered.warnings, [])
+  t.equal(rendered.plots.length, 2, "vega renders both")
 })
 
 t.test("the report page: frontier, sections, merged metrics rows, FLD ± se, no empty tables, collapsed DAG", async (t) => {
@@ -131,8 +176,8 @@ t.test("pareto front: nothing on it is beaten on both axes, everything off it is
 t.test("pipe report RUN --markdown prints each study's table and the front", async (t) => {
   const run = makeFakeStudyRun(t)
   const md = await buildMarkdown(run.runDir, run.record, run.cache)
-  t.match(md, /### study-0 \(`pipelines\/study-0\.yaml`\)\n\n\| model \| sampler \| steps \| FLD \| floor \| class dev \| s \/ image \|\n\|---\|/)
-  t.match(md, /\| train \| rf-euler \| 1 \| 780 ± 39 \| 1\.25 \| 0\.03 \| 1\.000e-4 \|/)
+  t.match(md, /### study-0 \(`pipelines\/study-0\.yaml`\)\n\n\| model \| sampler \| steps \| FLD \| floor \| class dev \| accuracy \| s \/ image \|\n\|---\|/)
+  t.match(md, /\| train \| rf-euler \| 1 \| 780 ± 39 \| 1\.25 \| 0\.03 \| 0\.9 \| 1\.000e-4 \|/)
   t.match(md, /\| train-reflow \| rf-euler \| 1 \|/)
   t.match(md, /### Speed-quality front/)
   t.match(md, /\| study-3\/train \| rf-euler \|/, "the front names models by full id")
