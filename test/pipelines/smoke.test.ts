@@ -7,6 +7,7 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import t, { type Test } from "tap"
 import type { RunRecord } from "../../src/exec/record.ts"
+import { GLOBAL, scopeOf } from "../../src/pipeline/scope.ts"
 
 const REPO = resolve(import.meta.dirname, "../..")
 const BIN = join(REPO, "bin/pipe.mjs")
@@ -143,14 +144,19 @@ t.test("controlnet-canny.yaml --profile smoke: the base is ddpm.yaml's (cached),
   t.ok(rec.nodes.find((n) => n.id === "grid")?.files.some((f) => f.endsWith(".png")), "comparison grid")
 })
 
-t.test("study.yaml --profile smoke: every node cached from the four runs above; its report passes the browser check", async (t) => {
+t.test("study.yaml --profile smoke: every node of a study run above is cached; its report passes the browser check", async (t) => {
+  const before = readdirSync(runs).map((id) => JSON.parse(readFileSync(join(runs, id, "run.json"), "utf8")) as RunRecord)
   const r = await pipe(["run", "pipelines/study.yaml", "--profile", "smoke"])
   t.equal(r.code, 0, r.code === 0 ? "study: exit 0" : r.stderr.slice(-3000))
   t.notMatch(r.stderr, /warning: report failed/)
   const rec = lastRun()
   t.equal(rec.name, "study")
-  t.same(rec.nodes.filter((n) => n.status !== "cached").map((n) => n.id), [], "a cold-cache study trains nothing the standalone runs trained")
-  t.same(rec.scopes?.map((s) => s.scope), ["ddpm", "pixel-rf", "latent-ddpm", "latent-rf"])
+  t.same(rec.scopes?.map((s) => s.scope), ["ddpm", "pixel-rf", "latent-ddpm", "latent-rf", "cfg"], "every study of study.yaml")
+  // Studies whose standalone smoke run is above (a study added later may come after this test) and
+  // the shared nodes are cache hits: a cold-cache study trains nothing the standalone runs trained.
+  const ranAbove = new Set(before.map((b) => b.name))
+  const coveredScopes = new Set([GLOBAL, ...(rec.scopes ?? []).filter((s) => ranAbove.has(s.name)).map((s) => s.scope)])
+  t.same(rec.nodes.filter((n) => coveredScopes.has(scopeOf(n.id)) && n.status !== "cached").map((n) => n.id), [], `all cached in ${[...coveredScopes].join(", ")}`)
   t.equal(rec.nodes.find((n) => n.id === "latent-rf/euler-5")?.sweep, "latent-rf/euler", "sweep of origin recorded")
   const { checkPage, DEFAULT_CHROMIUM } = await import("../../src/report/chromium.ts")
   if (!existsSync(DEFAULT_CHROMIUM)) return void t.pass(`skipped: ${DEFAULT_CHROMIUM} not installed, no browser check`)
@@ -158,8 +164,8 @@ t.test("study.yaml --profile smoke: every node cached from the four runs above; 
   t.same(page.problems, [])
   t.equal(page.brokenImages, 0)
   t.equal(page.images, rec.nodes.filter((n) => n.files.some((f) => f.endsWith(".png"))).length, "every grid")
-  t.ok(page.plots >= 1 + 4 * 2, `${page.plots} plots: the frontier and each study's quality and speed plots`)
-  t.equal(page.dagSweeps, 5)
+  t.ok(page.plots >= 1 + 4 * 2 + 2, `${page.plots} plots: the frontier, each study's quality and speed plots, cfg's accuracy and FLD vs s`)
+  t.equal(page.dagSweeps, new Set(rec.nodes.flatMap((n) => n.sweep ?? [])).size, "one DAG box per sweep")
   t.equal(page.scrollWidth, page.clientWidth, "no horizontal overflow at 1280 px")
   t.ok(page.dagFits)
 })
