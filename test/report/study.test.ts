@@ -36,14 +36,16 @@ t.test("study run: a section per namespace, the base and the reflowed model as s
   t.same(at1, ["train · rf-euler", "train-reflow · rf-euler"], "Euler-1 of each model is its own point on its own line")
 })
 
+/** A cached node as the report loads it: just its id, kind and params. */
+const view = (id: string, kind: string, params: NodeView["params"]): NodeView => ({
+  record: { id, kind, key: id, status: "cached", seconds: 0, outputs: {}, files: [] },
+  params,
+  computeSeconds: 1,
+  computedAt: null,
+  outputs: [],
+})
+
 t.test("settings: sampler params that differ within a model's sampler make separate series", (t) => {
-  const view = (id: string, kind: string, params: NodeView["params"]): NodeView => ({
-    record: { id, kind, key: id, status: "cached", seconds: 0, outputs: {}, files: [] },
-    params,
-    computeSeconds: 1,
-    computedAt: null,
-    outputs: [],
-  })
   const nodes = [
     view("train", "train-diffusion", { seed: 0 }),
     ...[0, 0.5].flatMap((eta) => [10, 50].map((steps) => view(`ddim-${eta}-${steps}`, "sample", { sampler: "ddim", steps, eta, spacing: "trailing", count: 64, batchSize: 32 }))),
@@ -57,13 +59,6 @@ t.test("settings: sampler params that differ within a model's sampler make separ
 })
 
 t.test("a guided study (cfg.yaml): accuracy and FLD vs the guidance scale per route replace its one-step-count plots; its table gets accuracy", async (t) => {
-  const view = (id: string, kind: string, params: NodeView["params"]): NodeView => ({
-    record: { id, kind, key: id, status: "cached", seconds: 0, outputs: {}, files: [] },
-    params,
-    computeSeconds: 1,
-    computedAt: null,
-    outputs: [],
-  })
   const scales = [0, 1, 3]
   const routes = ["channel", "embedding"]
   const nodes = [
