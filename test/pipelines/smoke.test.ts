@@ -151,7 +151,7 @@ t.test("study.yaml --profile smoke: every node of a study run above is cached; i
   t.notMatch(r.stderr, /warning: report failed/)
   const rec = lastRun()
   t.equal(rec.name, "study")
-  t.same(rec.scopes?.map((s) => s.scope), ["ddpm", "pixel-rf", "latent-ddpm", "latent-rf", "cfg"], "every study of study.yaml")
+  t.same(rec.scopes?.map((s) => s.scope), ["ddpm", "pixel-rf", "latent-ddpm", "latent-rf", "cfg", "controlnet-canny"], "every study of study.yaml")
   // Studies whose standalone smoke run is above (a study added later may come after this test) and
   // the shared nodes are cache hits: a cold-cache study trains nothing the standalone runs trained.
   const ranAbove = new Set(before.map((b) => b.name))
