@@ -2,7 +2,6 @@
 // Exit codes: 0 ok, 1 invalid pipeline or failed node, 2 usage error.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
-import { formatDiagnostic, InvalidPipeline, NodeFailed, RegistryError, SelectionError, StoreError, CorruptObject } from "../errors.ts"
 import { COMMANDS, commandHelp, flag, mainHelp, parseCommand, str, UsageError, type Values } from "./args.ts"
 import type { Io } from "./run.ts"
 
@@ -67,6 +66,9 @@ export const main = async (argv: readonly string[], io: Io): Promise<number> => 
     }
     return await (await handler())(values, positionals, io)
   } catch (e) {
+    // Loaded here, not at the top: the error classes pull in effect, which `pipe --help` (and every
+    // command that succeeds without touching it) need not load.
+    const { formatDiagnostic, InvalidPipeline, NodeFailed, RegistryError, SelectionError, StoreError, CorruptObject } = await import("../errors.ts")
     if (e instanceof UsageError) {
       io.err(`error: ${e.message}\n(see pipe ${command !== undefined ? `${name} ` : ""}--help)\n`)
       return 2

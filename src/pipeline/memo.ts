@@ -12,7 +12,7 @@ import { writeFileAtomic } from "../store/atomic.ts"
 import { type LoadOptions, loadPipeline, type Pipeline, type PipelineNode } from "./load.ts"
 
 // Bump when Pipeline's shape or validation rules change.
-const MEMO_FORMAT = "pipe-validated-2"
+const MEMO_FORMAT = "pipe-validated-3"
 
 interface Stored {
   readonly files: Readonly<Record<string, string>> // abs path -> sha256 of text
