@@ -46,6 +46,10 @@ export const DeepCacheParam = Type.Object(
 /** Spread into the sampling nodes' params: the optional `deepcache` object. */
 export const deepcacheParams = { deepcache: Type.Optional(DeepCacheParam) }
 
+/** The label suffix of a cached run ("-CACHE-5", "-CACHE-5-NU"; the grid titles take digits, A-Z and "-"). */
+export const deepcacheLabel = (d: Static<typeof DeepCacheParam> | undefined): string =>
+  d === undefined ? "" : `-CACHE-${d.interval}${d.schedule === "non-uniform" ? "-NU" : ""}${d.branch === deepCacheDefaults.branch ? "" : `-B${d.branch}`}`
+
 type WithDeepCache = { readonly steps: number; readonly deepcache?: Static<typeof DeepCacheParam> | undefined }
 
 /** What one sampling call caches: the config, the full steps and the U-Net's pass costs. */

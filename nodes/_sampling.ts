@@ -21,7 +21,7 @@ import { guidedFactory, guidanceEvals, type GuidanceOptions } from "../src/ml/sa
 import { guidanceParams, guidanceRecord } from "./_guidance.ts"
 import type { ControlBinding } from "./_control.ts"
 import { ml, seconds, withModel } from "./_ml.ts"
-import { cachedBatch, type DeepCachePlan, deepcachePlan, deepcacheParams, deepcacheRecord } from "./_deepcache.ts"
+import { cachedBatch, deepcacheLabel, type DeepCachePlan, deepcachePlan, deepcacheParams, deepcacheRecord } from "./_deepcache.ts"
 
 /**
  * Params of the sampling nodes (one schema, two defaults for clipX0: clamping x̂_0 to [-1, 1] is right
@@ -52,8 +52,8 @@ export const samplingParams = (o: { readonly clipX0: boolean }) =>
   })
 export type SamplingParams = Static<ReturnType<typeof samplingParams>>
 
-/** A short name for titles and tables: "DDPM-1000", "DDIM-50", "RF-EULER-5". */
-export const samplerLabel = (p: Pick<SamplingParams, "sampler" | "steps">): string => `${p.sampler.toUpperCase()}-${p.steps}`
+/** A short name for titles and tables: "DDPM-1000", "DDIM-50", "RF-EULER-5", "DDIM-100-CACHE-5" (+ "-NU": non-uniform). */
+export const samplerLabel = (p: Pick<SamplingParams, "sampler" | "steps" | "deepcache">): string => `${p.sampler.toUpperCase()}-${p.steps}${deepcacheLabel(p.deepcache)}`
 
 /** Reads the model's diffusion metadata and checks it belongs to this node's space. */
 export const modelMeta = (w: Weights, space: Space): DiffusionMeta => {

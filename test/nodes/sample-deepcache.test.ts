@@ -39,7 +39,7 @@ t.test("a cached run records its plan and exact MACs; its images differ from the
   const full = fullPassMacs(macs)
   const shallow = shallowPassMacs(macs, 0)
   const cached = 4 * full + 6 * shallow // steps 0, 3, 6, 9 full
-  t.match(images.meta, { deepcache_interval: 3, deepcache_branch: 0, deepcache_schedule: "uniform", full_steps: 4, shallow_steps: 6, macs_per_image: cached, macs_per_image_uncached: 10 * full })
+  t.match(images.meta, { label: "DDIM-10-CACHE-3", deepcache_interval: 3, deepcache_branch: 0, deepcache_schedule: "uniform", full_steps: 4, shallow_steps: 6, macs_per_image: cached, macs_per_image_uncached: 10 * full })
   t.equal(images.meta.mac_speedup, (10 * full) / cached)
   t.notOk("deepcache_center" in images.meta, "center and power belong to the non-uniform schedule")
   t.notOk("full_steps" in base.images.meta, "an uncached run's record is unchanged")
@@ -48,7 +48,7 @@ t.test("a cached run records its plan and exact MACs; its images differ from the
   const e = mse(images.pixels, base.images.pixels)
   t.ok(e > 0 && e < 0.1, `close to, not equal to, the uncached samples (MSE ${e})`)
   const nu = await runNode(sample, { model: ddpmModel }, { sampler: "ddim", steps: 10, count: 4, batchSize: 4, deepcache: dc({ interval: 3, schedule: "non-uniform" }) })
-  t.match(nu.images.meta, { deepcache_schedule: "non-uniform", deepcache_center: 15, deepcache_power: 1.4, full_steps: 4 })
+  t.match(nu.images.meta, { label: "DDIM-10-CACHE-3-NU", deepcache_schedule: "non-uniform", deepcache_center: 15, deepcache_power: 1.4, full_steps: 4 })
   t.end()
 })
 
