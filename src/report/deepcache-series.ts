@@ -5,10 +5,10 @@
 // A cached sample's record (nodes/_deepcache.ts) reaches its score as scalars (deepcache_interval,
 // full_steps, mac_speedup, ...) and, for the strings, as rows of the score's `meta` key/value table
 // (sampler, deepcache_schedule); timing nodes name their sampler in their params.
-import type { TopLevelSpec } from "vega-lite"
 import type { MetricsTable } from "../artifacts/types.ts"
 import type { RunEdge } from "../exec/record.ts"
 import type { ImageFile, MetricsEntry, NodeView } from "./load.ts"
+import type { PlotSpec } from "./plots.ts"
 import { samplerFromAncestors } from "./series.ts"
 
 export interface CachePoint {
@@ -137,11 +137,8 @@ export const deepcachePoints = (data: { readonly metrics: readonly MetricsEntry[
 export const isCachedEntry = (e: MetricsEntry): boolean => num(e.metrics.scalars.deepcache_interval) !== null
 
 // ---- plots ------------------------------------------------------------------------------------------
-export interface DeepCachePlot {
-  readonly id: string
-  readonly title: string
-  readonly spec: TopLevelSpec
-}
+/** Same shape as plots.ts's PlotSpec, so renderPlots takes them as they are. */
+export type DeepCachePlot = PlotSpec
 
 const WIDTH = 380
 const HEIGHT = 230
