@@ -17,8 +17,9 @@ import { ml, seconds, withModel } from "./_ml.ts"
 import { cachedBatch, DeepCacheParam, type DeepCachePlan, deepcachePlan, deepcacheRecord } from "./_deepcache.ts"
 import { modelMeta, samplingParams } from "./_sampling.ts"
 
-// The sampler's settings exactly as `sample` takes them (same names, defaults, descriptions).
-const { count: _count, batchSize: _batchSize, seed: _seed, deepcache: _deepcache, ...samplerSettings } = samplingParams({ clipX0: true }).properties
+// The sampler's settings exactly as `sample` takes them (same names, defaults, descriptions); the study
+// times unconditional U-Nets, so guidance and labels are not among them.
+const { count: _count, batchSize: _batchSize, seed: _seed, deepcache: _deepcache, guidance: _guidance, labels: _labels, ...samplerSettings } = samplingParams({ clipX0: true }).properties
 const { interval: _interval, schedule, ...cacheSettings } = DeepCacheParam.properties
 
 const Params = Type.Object({
