@@ -3,6 +3,7 @@
 import t from "tap"
 import { Value } from "@sinclair/typebox/value"
 import { Effect } from "effect"
+import * as tf from "@tensorflow/tfjs"
 import sample from "../../nodes/sample.ts"
 import sampleLatent from "../../nodes/sample-latent.ts"
 import trainDiffusion from "../../nodes/train-diffusion.ts"
@@ -35,7 +36,9 @@ const mse = (a: Float32Array, b: Float32Array): number => a.reduce((s, v, i) => 
 
 t.test("a cached run records its plan and exact MACs; its images differ from the uncached ones", async (t) => {
   const base = await runNode(sample, { model: ddpmModel }, { sampler: "ddim", steps: 10, count: 4, batchSize: 4 })
-  const { images, timing } = await runNode(sample, { model: ddpmModel }, { sampler: "ddim", steps: 10, count: 4, batchSize: 4, deepcache: dc({ interval: 3 }) })
+  const before = tf.memory().numTensors
+  const { images, timing } = await runNode(sample, { model: ddpmModel }, { sampler: "ddim", steps: 10, count: 4, batchSize: 3, deepcache: dc({ interval: 3 }) })
+  t.equal(tf.memory().numTensors, before, "model, runner and both batches' caches are released")
   const full = fullPassMacs(macs)
   const shallow = shallowPassMacs(macs, 0)
   const cached = 4 * full + 6 * shallow // steps 0, 3, 6, 9 full
@@ -65,6 +68,23 @@ t.test("interval 1, or 1 sampling step: bit-identical images and a MAC speed-up 
       }
     }
   }
+  t.end()
+})
+
+t.test("under classifier-free guidance (one U-Net call of batch 2B): interval 1 is the guided sampler, a cached run counts both halves", async (t) => {
+  const labelled: Dataset = { ...dataset, labels: Uint8Array.from([0, 1, 2, 0]) }
+  const conditional = (await runNode(trainDiffusion, { dataset: labelled }, { ...tiny, T: 40, numClasses: 3, conditioning: "channel" })).model
+  const guided = { sampler: "ddim", steps: 6, count: 3, labels: "each-class", guidance: 3 } as const
+  const base = await runNode(sample, { model: conditional }, guided)
+  const same = await runNode(sample, { model: conditional }, { ...guided, deepcache: dc({ interval: 1 }) })
+  t.same(same.images.pixels, base.images.pixels, "interval 1: bit-identical guided samples")
+  const before = tf.memory().numTensors
+  const { images } = await runNode(sample, { model: conditional }, { ...guided, deepcache: dc({ interval: 3 }) })
+  t.equal(tf.memory().numTensors, before)
+  const m = unetMacs(decodeUNetConfig(conditional.config))
+  t.match(images.meta, { full_steps: 2, evals_per_image: 12, macs_per_image: 2 * (2 * fullPassMacs(m) + 4 * shallowPassMacs(m, 0)), macs_per_image_uncached: 2 * 6 * fullPassMacs(m) })
+  t.same(Array.from(images.labels!), [0, 1, 2])
+  t.ok(mse(images.pixels, base.images.pixels) > 0)
   t.end()
 })
 

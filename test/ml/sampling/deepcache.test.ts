@@ -141,7 +141,7 @@ t.test("interval 1 is bit-identical to the uncached sampler (ddpm, ddim, rf-eule
 })
 
 t.test("at 1 sampling step every interval and schedule is bit-identical to the uncached sampler", (t) => {
-  for (const sampler of ["ddim", "rf-euler", "rf-midpoint"] as const) {
+  for (const sampler of ["ddpm", "ddim", "rf-euler", "rf-midpoint"] as const) {
     const base = sample(sampler, 1, plain(runner))
     for (const n of [1, 2, 5, 128]) for (const schedule of ["uniform", "non-uniform"] as const) t.same(sample(sampler, 1, cachedFactory(runner, cfg(n, { schedule }), 1)), base)
   }
