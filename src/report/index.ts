@@ -5,6 +5,7 @@ import { join } from "node:path"
 import type { RunRecord } from "../exec/record.ts"
 import { writeFileAtomic } from "../store/atomic.ts"
 import { dagSvg } from "./dag.ts"
+import { deepcachePlots, deepcachePoints, isCachedEntry } from "./deepcache-series.ts"
 import { renderReportHtml } from "./html.ts"
 import { loadReportData, type ReportData } from "./load.ts"
 import { lossCurvePlots, type PlotSpec, qualityPlots, qualityPoints, renderPlots } from "./plots.ts"
@@ -16,8 +17,10 @@ export const REPORT_FILE = "report.html"
 export const cacheDirOf = (runDir: string, record: RunRecord): string => record.cache ?? join(runDir, "..", "..", "cache")
 
 export const plotSpecsOf = (data: Pick<ReportData, "metrics" | "nodes" | "edges">): PlotSpec[] => [
-  ...qualityPlots(qualityPoints(data.metrics, seriesLabeller(data.nodes, data.edges))),
+  // DeepCache runs (pipelines/deepcache.yaml) get their own plots against the interval, not 126 points against steps
+  ...qualityPlots(qualityPoints(data.metrics.filter((e) => !isCachedEntry(e)), seriesLabeller(data.nodes, data.edges))),
   ...lossCurvePlots(data.metrics),
+  ...deepcachePlots(deepcachePoints(data)),
 ]
 
 export const buildReport = async (runDir: string, record: RunRecord, cacheDir: string): Promise<string> => {

@@ -6,6 +6,7 @@ import {
   deepcachePlots, deepcachePoints, deepcacheTable, gridGroups, isCachedEntry, markdownTable, tableValue, timingOf, type CachePoint, type TimingRow,
 } from "../../src/report/deepcache-series.ts"
 import type { ImageFile, MetricsEntry, NodeView } from "../../src/report/load.ts"
+import { plotSpecsOf } from "../../src/report/index.ts"
 
 const node = (id: string, kind: string, params: { [k: string]: Json } = {}): NodeView => ({
   record: { id, kind, key: null, status: "ran", seconds: 1, outputs: {}, files: [] }, params, computeSeconds: 1, computedAt: null, outputs: [],
@@ -95,5 +96,17 @@ t.test("table and grids", (t) => {
   t.same(groups.map((g) => [g.title, g.grids.map((x) => [x.caption, x.image.node])]), [
     ["ddim, 10 steps", [["uncached", "ddim-10"], ["N = 2, non-uniform", "ddim-10-n2-non-uniform"], ["N = 2, uniform", "ddim-10-n2-uniform"]]],
   ])
+  t.end()
+})
+
+t.test("the run report carries the DeepCache plots; cached runs stay out of the quality-vs-steps plots", (t) => {
+  const specs = plotSpecsOf({ metrics, nodes, edges })
+  const ids = specs.map((s) => s.id)
+  t.same(ids.filter((id) => !id.startsWith("quality-")), deepcachePlots(deepcachePoints({ metrics, nodes, edges })).map((s) => s.id))
+  t.ok(ids.includes("quality-fld"))
+  const fldValues = JSON.stringify(specs.find((s) => s.id === "quality-fld"))
+  t.notOk(fldValues.includes("score-ddim-10-n2-uniform"), "no cached point against steps")
+  t.ok(fldValues.includes("score-ddim-50"))
+  t.same(plotSpecsOf({ metrics: metrics.filter((e) => !isCachedEntry(e)), nodes, edges }).filter((s) => !s.id.startsWith("quality-")), [], "no cached sample: no DeepCache plot")
   t.end()
 })
