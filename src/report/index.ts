@@ -7,6 +7,7 @@ import { join } from "node:path"
 import type { RunRecord } from "../exec/record.ts"
 import { writeFileAtomic } from "../store/atomic.ts"
 import { dagSvg } from "./dag.ts"
+import { deepcachePlots, deepcachePoints, isCachedEntry } from "./deepcache-series.ts"
 import { renderReportHtml } from "./html.ts"
 import { loadReportData, type ReportData } from "./load.ts"
 import { guidancePoints, routeOf } from "./guidance-series.ts"
@@ -46,7 +47,10 @@ export const plotSpecsOf = (data: Pick<ReportData, "metrics" | "nodes" | "edges"
   }
   const scopedFirst = [...sections.filter((s) => s.scope !== GLOBAL), ...sections.filter((s) => s.scope === GLOBAL)]
   const losses = new Map(scopedFirst.map((s) => [s, lossNodes(s)]))
-  const guided = (s: Section) => guidancePoints(data.metrics.filter((e) => scopeOf(e.node) === s.scope), (e) => routeOf(e.node, data.nodes, data.edges) ?? "?")
+  const inScope = (s: Section) => data.metrics.filter((e) => scopeOf(e.node) === s.scope)
+  const guided = (s: Section) => guidancePoints(inScope(s), (e) => routeOf(e.node, data.nodes, data.edges) ?? "?")
+  // DeepCache runs (pipelines/deepcache.yaml) get their own plots against the interval, not 126 points against steps
+  const cachedNodes = new Set(data.metrics.filter(isCachedEntry).map((e) => e.node))
   return {
     frontier: points.filter((p) => p.fld !== null && p.secondsPerImage !== null).length >= 2 ? frontierPlot(points, many ? null : (sections[0]?.scope ?? null)) : undefined,
     sections: sections.map((s, i) => {
@@ -56,8 +60,9 @@ export const plotSpecsOf = (data: Pick<ReportData, "metrics" | "nodes" | "edges"
       // nothing the table does not: a guided section shows its guidance plots instead.
       const oneStepCount = new Set(s.points.map((p) => p.steps)).size <= 1
       return [
-        ...(g.length > 0 && oneStepCount ? [] : qualityPlots(s.points, s.scope, id)),
+        ...(g.length > 0 && oneStepCount ? [] : qualityPlots(s.points.filter((p) => !cachedNodes.has(p.node)), s.scope, id)),
         ...guidancePlots(g, id),
+        ...deepcachePlots(deepcachePoints({ metrics: inScope(s), nodes: data.nodes, edges: data.edges })),
         ...lossCurvePlots(data.metrics.filter((e) => losses.get(s)?.has(e.node) === true), s.scope),
       ]
     }),

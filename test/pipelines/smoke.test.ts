@@ -11,7 +11,7 @@ import { GLOBAL, scopeOf } from "../../src/pipeline/scope.ts"
 
 const REPO = resolve(import.meta.dirname, "../..")
 const BIN = join(REPO, "bin/pipe.mjs")
-const needed = [BIN, ...["ddpm", "pixel-rf", "latent-ddpm", "latent-rf", "shared/judge", "shared/latent"].map((p) => join(REPO, "pipelines", `${p}.yaml`))]
+const needed = [BIN, ...["ddpm", "pixel-rf", "latent-ddpm", "latent-rf", "deepcache", "shared/judge", "shared/latent"].map((p) => join(REPO, "pipelines", `${p}.yaml`))]
 const missing = needed.filter((f) => !existsSync(f))
 if (missing.length > 0) {
   t.pass(`skipped: the engine CLI or shared pipelines are not there yet (${missing.map((f) => f.slice(REPO.length + 1)).join(", ")})`)
@@ -144,6 +144,22 @@ t.test("controlnet-canny.yaml --profile smoke: the base is ddpm.yaml's (cached),
   t.ok(rec.nodes.find((n) => n.id === "grid")?.files.some((f) => f.endsWith(".png")), "comparison grid")
 })
 
+t.test("deepcache.yaml --profile smoke reuses both U-Nets; at 1 step every cached run is the uncached one", async (t) => {
+  const rec = await smoke(t, "deepcache", ["ddim-1", "ddim-10-n2-uniform", "ddim-100-n5-non-uniform", "euler-1-n128-uniform", "euler-10-n3-non-uniform"])
+  for (const id of ["ddpm-unet", "rf-unet", "judge"]) t.equal(status(rec, id), "cached", `${id} comes from ddpm.yaml / pixel-rf.yaml`)
+  for (const id of ["time-ddim-100", "time-euler-1"]) t.equal(status(rec, id), "ran")
+  const cmp = await pipe(["compare", "last", "--json", "--all"])
+  t.equal(cmp.code, 0, cmp.stderr)
+  const rows = (JSON.parse(cmp.stdout) as { rows: { node: string; scalars: Record<string, number> }[] }).rows
+  const scores = (re: RegExp) => rows.filter((r) => re.test(r.node)).map((r) => r.scalars)
+  const oneStep = scores(/^score-(ddim|euler)-1-n\d+-/)
+  t.equal(oneStep.length, 40, "2 models x 10 intervals x 2 schedules")
+  t.ok(oneStep.every((s) => s.mse === 0 && s.mac_speedup === 1 && s.full_steps === 1), "MSE exactly 0 and MAC speed-up exactly 1")
+  t.ok(scores(/^score-(ddim|euler)-10-n1-/).every((s) => s.mse === 0 && s.mac_speedup === 1), "interval 1 is the uncached sampler")
+  const n2 = scores(/^score-ddim-10-n2-uniform$/)[0]
+  t.ok(n2 !== undefined && n2.mac_speedup! > 1 && n2.mse! > 0 && n2.full_steps === 5, "interval 2 at 10 steps: 5 full steps, faster, not identical")
+})
+
 t.test("study.yaml --profile smoke: every node of a study run above is cached; its report passes the browser check", async (t) => {
   const before = readdirSync(runs).map((id) => JSON.parse(readFileSync(join(runs, id, "run.json"), "utf8")) as RunRecord)
   const r = await pipe(["run", "pipelines/study.yaml", "--profile", "smoke"])
@@ -151,7 +167,7 @@ t.test("study.yaml --profile smoke: every node of a study run above is cached; i
   t.notMatch(r.stderr, /warning: report failed/)
   const rec = lastRun()
   t.equal(rec.name, "study")
-  t.same(rec.scopes?.map((s) => s.scope), ["ddpm", "pixel-rf", "latent-ddpm", "latent-rf", "cfg", "controlnet-canny"], "every study of study.yaml")
+  t.same(rec.scopes?.map((s) => s.scope), ["ddpm", "pixel-rf", "latent-ddpm", "latent-rf", "cfg", "controlnet-canny", "deepcache"], "every study of study.yaml")
   // Studies whose standalone smoke run is above (a study added later may come after this test) and
   // the shared nodes are cache hits: a cold-cache study trains nothing the standalone runs trained.
   const ranAbove = new Set(before.map((b) => b.name))
