@@ -16,7 +16,3 @@ export const UPSAMPLE2X = "PipeUpsample2x"
 export const UPSAMPLE2X_GRAD = "PipeUpsample2xGrad"
 /** One bias-corrected Adam update in place on float32 storage; see src/ml/nn/optim.ts. */
 export const ADAM_UPDATE = "PipeAdamUpdate"
-/** y = x W + b, then SiLU when attrs.silu (outputs [y, z] with z the pre-activation). Inputs {x [M,K], w [K,N], b [N]}. */
-export const LINEAR = "PipeLinear"
-/** Returns [dw, db] (+ dz = dy * silu'(z) with silu). Inputs {dy, x, z?}; attrs {silu}. */
-export const LINEAR_GRAD = "PipeLinearGrad"

@@ -16,6 +16,7 @@ import { fileURLToPath } from "node:url"
 import * as tf from "@tensorflow/tfjs"
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu"
 import * as K from "./kernel-names.ts"
+import * as D from "./dense-kernel-names.ts"
 
 export const NATIVE_BACKEND = "pipe-native"
 /** Must equal kAbiVersion in native/kernels.h (and ABI in scripts/build-native.mjs). */
@@ -558,7 +559,7 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     Add: binary("Add", 0, true), Sub: binary("Sub", 1, false), Multiply: binary("Multiply", 2, true),
     [K.SILU]: siluK, [K.SILU_GRAD]: siluGradK, [K.GROUP_NORM]: groupNormK, [K.GROUP_NORM_GRAD]: groupNormGradK,
     [K.UPSAMPLE2X]: upsampleK, [K.UPSAMPLE2X_GRAD]: upsampleGradK, [K.ADAM_UPDATE]: adamK,
-    [K.LINEAR]: linearK, [K.LINEAR_GRAD]: linearGradK, Sin: trig("Sin", 0), Cos: trig("Cos", 1),
+    [D.LINEAR]: linearK, [D.LINEAR_GRAD]: linearGradK, Sin: trig("Sin", 0), Cos: trig("Cos", 1),
   }
 }
 
@@ -585,7 +586,7 @@ export const registerFusedGradients = (): void => {
   reg(K.UPSAMPLE2X, {
     gradFunc: (dy) => ({ x: () => run(K.UPSAMPLE2X_GRAD, { dy: dy as tf.Tensor }) as tf.Tensor }),
   })
-  reg(K.LINEAR, {
+  reg(D.LINEAR, {
     inputsToSave: ["x", "w"],
     outputsToSave: [false, true], // z, the pre-activation (only with silu)
     gradFunc: (dys, saved, attrs) => {
@@ -593,7 +594,7 @@ export const registerFusedGradients = (): void => {
       const [x, w, z] = saved as [tf.Tensor, tf.Tensor, tf.Tensor | undefined]
       const silu = attrs?.silu === true
       // One kernel yields [dw, db(, dz)]; each closure picks its part (tfjs calls every closure once).
-      const parts = run(K.LINEAR_GRAD, silu ? { dy, x, z: z! } : { dy, x }, { silu }) as tf.Tensor[]
+      const parts = run(D.LINEAR_GRAD, silu ? { dy, x, z: z! } : { dy, x }, { silu }) as tf.Tensor[]
       const g = silu ? parts[2]! : dy
       return { x: () => tf.matMul(g, w, false, true), w: () => parts[0]!, b: () => parts[1]! }
     },

@@ -3,7 +3,7 @@
 import * as tf from "@tensorflow/tfjs"
 import type { Rng } from "../random.ts"
 import * as K from "../backend/kernel-names.ts"
-import { dense, groupNorm, hasFused, silu, upsampleNearest2x } from "./ops.ts"
+import { groupNorm, hasFused, silu, upsampleNearest2x } from "./ops.ts"
 import { type ParamBuilder, torchDefaultBound } from "./params.ts"
 
 // ---- Linear ------------------------------------------------------------------------------------
@@ -15,9 +15,9 @@ export const linearParams = (pb: ParamBuilder, name: string, inDim: number, outD
   const bound = torchDefaultBound(inDim)
   return { weight: pb.uniform(`${name}.weight`, [inDim, outDim], bound), bias: pb.uniform(`${name}.bias`, [outDim], bound) }
 }
-/** y = x W + b, [B, in] -> [B, out], SiLU after it with `silu` (one fused kernel: ops.ts dense). */
-export const linear = (p: LinearParams, x: tf.Tensor2D, o: { readonly silu?: boolean } = {}): tf.Tensor2D =>
-  dense(x, p.weight as tf.Tensor2D, p.bias as tf.Tensor1D, o)
+/** y = x W + b, [B, in] -> [B, out] (one fused matmul+bias kernel). */
+export const linear = (p: LinearParams, x: tf.Tensor2D): tf.Tensor2D =>
+  tf.fused.matMul({ a: x, b: p.weight as tf.Tensor2D, bias: p.bias }) as tf.Tensor2D
 
 // ---- Conv2d ------------------------------------------------------------------------------------
 export interface Conv2dParams {

@@ -6,7 +6,7 @@
 //              analogue of the U-Net's extra input channel
 import * as tf from "@tensorflow/tfjs"
 import { Rng } from "../random.ts"
-import { type LinearParams, classEmbedding, linear, linearParams, sinusoidalEmbedding } from "./layers.ts"
+import { type LinearParams, classEmbedding, linear, linearParams, silu, sinusoidalEmbedding } from "./layers.ts"
 import { type Architecture, type Model, configRecord, intArrayField, intField, optionalEnumField, optionalIntField } from "./model.ts"
 import { ParamBuilder } from "./params.ts"
 
@@ -55,7 +55,8 @@ export const createLatentMlp = (config: LatentMlpConfig, seed: number): Model<La
         const parts = [x as tf.Tensor2D, te, ...(labelEmb === null ? [] : [classEmbedding(labelEmb, ids(), rows)])]
         let h = tf.concat(parts, 1)
         layers.forEach((l, i) => {
-          h = linear(l, h, { silu: i + 1 < layers.length })
+          h = linear(l, h)
+          if (i + 1 < layers.length) h = silu(h)
         })
         return h
       }),

@@ -58,21 +58,3 @@ export const upsampleNearest2x = (x: tf.Tensor4D): tf.Tensor4D => {
     return cols.broadcastTo([b * h, 2, 2 * w, c]).reshape([b, 2 * h, 2 * w, c]) as tf.Tensor4D
   })
 }
-
-/**
- * Dense layer y = x W + b, optionally followed by SiLU: x [B, in], w [in, out], b [out]. On
- * pipe-native one fused kernel each way (forward: GEMM + bias + SiLU; backward: dW, db and the SiLU
- * slope in one pass), which is what makes small MLP steps fast; elsewhere tf.fused.matMul (+ silu).
- */
-export const dense = (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, o: { readonly silu?: boolean } = {}): tf.Tensor2D => {
-  const act = o.silu === true
-  if (hasFused(K.LINEAR)) {
-    // With silu the kernel also returns z (kept for the gradient); tidy frees the caller's copy.
-    return tf.tidy(() => {
-      const r = tf.engine().runKernel(K.LINEAR, { x, w, b }, { silu: act } as unknown as tf.NamedAttrMap)
-      return (Array.isArray(r) ? r[0]! : r) as tf.Tensor2D
-    })
-  }
-  const y = tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D
-  return act ? tf.tidy(() => silu(y)) : y
-}
