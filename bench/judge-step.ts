@@ -20,6 +20,6 @@ for (const B of (process.argv[2] ?? "64,128,256").split(",").map(Number)) {
   const c0 = process.cpuUsage(); const t0 = performance.now()
   for (let i = 0; i < n; i++) step()
   const wall = (performance.now() - t0) / n; const c = process.cpuUsage(c0); const cpu = (c.user + c.system) / 1000 / n
-  console.log(`B=${B} wall ${wall.toFixed(1)} ms/step (${(B / wall * 1000).toFixed(0)} img/s) cpu ${cpu.toFixed(1)} ms/step (${(B / cpu * 2000).toFixed(0)} img/s if 2 idle cores) load ${loadavg()[0].toFixed(1)}`)
+  console.log(`B=${B} wall ${wall.toFixed(1)} ms/step (${(B / wall * 1000).toFixed(0)} img/s) cpu ${cpu.toFixed(1)} ms/step (${(B / cpu * 2000).toFixed(0)} img/s if 2 idle cores) load ${(loadavg()[0] ?? 0).toFixed(1)}`)
   opt.dispose(); x.dispose()
 }

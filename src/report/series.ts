@@ -71,6 +71,14 @@ export const samplingNodeOf = (node: string, params: ReadonlyMap<string, Params>
   return undefined
 }
 
+/** `sampler` param of the nearest ancestor-or-self that has one (DeepCache's series, src/report/deepcache-series.ts). */
+export const samplerFromAncestors = (node: string, nodes: readonly NodeView[], edges: readonly RunEdge[]): string | undefined => {
+  const params = new Map(nodes.map((n) => [n.record.id, n.params]))
+  const hit = samplingNodeOf(node, params, edges)
+  const sampler = hit === undefined ? undefined : params.get(hit)?.sampler
+  return typeof sampler === "string" ? sampler : undefined
+}
+
 /** The producer of the sampling node's `model` input; else its nearest `train-*` ancestor. */
 export const modelNodeOf = (sampling: string, kinds: ReadonlyMap<string, string>, edges: readonly RunEdge[]): string | null => {
   const direct = edges.find((e) => e.to === sampling && e.input === "model")
