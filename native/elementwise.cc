@@ -1,70 +1,27 @@
-// Fused elementwise / normalisation kernels for pipe-native (NHWC, float32).
+// Fused elementwise / normalisation kernels for pipe-native (NHWC, float32), compiled once per ISA.
 // GroupNorm: Wu & He, arXiv:1803.08494. SiLU: Elfwing et al., arXiv:1702.03118.
 // Adam: Kingma & Ba, arXiv:1412.6980, Algorithm 1 with torch.optim.Adam's eps placement.
-#include <immintrin.h>
-#include <omp.h>
-
-#include <algorithm>
-#include <cmath>
-#include <vector>
-
-#include "kernels.h"
+#include "isa.h"
 
 namespace pipe {
-
-namespace {
-
-// exp(x) for 16 floats: 2^(x log2 e) = 2^n * 2^f, f in [-0.5, 0.5], degree-6 polynomial for 2^f
-// (relative error ~2e-7), scaled with vscalefps (handles overflow to inf and underflow to 0).
-inline __m512 exp16(__m512 x) {
-  x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.0f)), _mm512_set1_ps(-100.0f));
-  const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
-  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 f = _mm512_sub_ps(t, n);
-  // 2^f = e^(f ln2): Taylor coefficients of e^(y), y = f ln 2
-  const __m512 y = _mm512_mul_ps(f, _mm512_set1_ps(0.693147180559945309f));
-  __m512 p = _mm512_set1_ps(1.0f / 720.0f);
-  p = _mm512_fmadd_ps(p, y, _mm512_set1_ps(1.0f / 120.0f));
-  p = _mm512_fmadd_ps(p, y, _mm512_set1_ps(1.0f / 24.0f));
-  p = _mm512_fmadd_ps(p, y, _mm512_set1_ps(1.0f / 6.0f));
-  p = _mm512_fmadd_ps(p, y, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, y, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, y, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(p, n);
-}
-
-inline __m512 sigmoid16(__m512 x) {
-  const __m512 one = _mm512_set1_ps(1.0f);
-  return _mm512_div_ps(one, _mm512_add_ps(one, exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
-}
-
-inline __mmask16 tail_mask(int64_t rem) { return rem >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << rem) - 1u); }
-
-inline float sigmoid1(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-
-}  // namespace
+namespace PIPE_ISA {
 
 void silu(const float* x, float* y, int64_t n) {
   const int nt = n < 65536 ? 1 : get_threads();
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = tail_mask(n - i);
-    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-    _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(v, sigmoid16(v)));
+  for (int64_t i = 0; i < n; i += F::W) {
+    const F::M m = F::mask(n - i);
+    const F::V v = F::load(x + i, m);
+    F::store(y + i, F::mul(v, sigmoid_v(v)), m);
   }
 }
 
 void silu_grad(const float* dy, const float* x, float* dx, int64_t n) {
   const int nt = n < 65536 ? 1 : get_threads();
-  const __m512 one = _mm512_set1_ps(1.0f);
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = tail_mask(n - i);
-    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
-    const __m512 s = sigmoid16(v);
-    // d/dx x s(x) = s (1 + x (1 - s))
-    const __m512 g = _mm512_mul_ps(s, _mm512_fmadd_ps(v, _mm512_sub_ps(one, s), one));
-    _mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(g, _mm512_maskz_loadu_ps(m, dy + i)));
+  for (int64_t i = 0; i < n; i += F::W) {
+    const F::M m = F::mask(n - i);
+    F::store(dx + i, F::mul(silu_slope_v(F::load(x + i, m)), F::load(dy + i, m)), m);
   }
 }
 
@@ -72,12 +29,12 @@ void silu_grad(const float* dy, const float* x, float* dx, int64_t n) {
 // group sums, so large-mean activations keep full float precision.
 static void gn_stats(const float* xb, int hw, int c, int g, float eps, double* sum_c, double* mean, float* rstd) {
   const int cg = c / g;
-  std::fill(sum_c, sum_c + c, 0.0);
-  std::vector<float> acc(c);
+  Buf<float> acc(c), meanc(c);
+  for (int ci = 0; ci < c; ci++) sum_c[ci] = 0.0;
   // per-channel sums in float blocks of 64 pixels, folded into double
   for (int p0 = 0; p0 < hw; p0 += 64) {
-    std::fill(acc.begin(), acc.end(), 0.0f);
-    const int p1 = std::min(hw, p0 + 64);
+    for (int ci = 0; ci < c; ci++) acc[ci] = 0.0f;
+    const int p1 = min_of(hw, p0 + 64);
     for (int p = p0; p < p1; p++) {
       const float* xr = xb + (int64_t)p * c;
 #pragma omp simd
@@ -90,12 +47,11 @@ static void gn_stats(const float* xb, int hw, int c, int g, float eps, double* s
     for (int j = 0; j < cg; j++) s += sum_c[gi * cg + j];
     mean[gi] = s / ((double)hw * cg);
   }
-  std::vector<float> meanc(c);
   for (int ci = 0; ci < c; ci++) meanc[ci] = (float)mean[ci / cg];
-  std::fill(sum_c, sum_c + c, 0.0);
+  for (int ci = 0; ci < c; ci++) sum_c[ci] = 0.0;
   for (int p0 = 0; p0 < hw; p0 += 64) {
-    std::fill(acc.begin(), acc.end(), 0.0f);
-    const int p1 = std::min(hw, p0 + 64);
+    for (int ci = 0; ci < c; ci++) acc[ci] = 0.0f;
+    const int p1 = min_of(hw, p0 + 64);
     for (int p = p0; p < p1; p++) {
       const float* xr = xb + (int64_t)p * c;
 #pragma omp simd
@@ -109,17 +65,17 @@ static void gn_stats(const float* xb, int hw, int c, int g, float eps, double* s
   for (int gi = 0; gi < g; gi++) {
     double s = 0;
     for (int j = 0; j < cg; j++) s += sum_c[gi * cg + j];
-    rstd[gi] = (float)(1.0 / std::sqrt(s / ((double)hw * cg) + eps));
+    rstd[gi] = (float)(1.0 / sqrt(s / ((double)hw * cg) + eps));
   }
 }
 
 void group_norm(const float* x, const float* gamma, const float* beta, float* y, int b, int hw, int c, int g,
                 float eps, bool silu_after) {
   const int cg = c / g;
-#pragma omp parallel num_threads(std::min(b, get_threads()))
+#pragma omp parallel num_threads(min_of(b, get_threads()))
   {
-    std::vector<double> sum_c(c), mean(g);
-    std::vector<float> rstd(g), scale(c + 16), shift(c + 16);
+    Buf<double> sum_c(c), mean(g);
+    Buf<float> rstd(g), scale(c), shift(c);
 #pragma omp for schedule(dynamic, 2)
     for (int bi = 0; bi < b; bi++) {
       const float* xb = x + (int64_t)bi * hw * c;
@@ -134,12 +90,11 @@ void group_norm(const float* x, const float* gamma, const float* beta, float* y,
       for (int p = 0; p < hw; p++) {
         const float* xr = xb + (int64_t)p * c;
         float* yr = yb + (int64_t)p * c;
-        for (int ci = 0; ci < c; ci += 16) {
-          const __mmask16 m = tail_mask(c - ci);
-          __m512 v = _mm512_fmadd_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, xr + ci), _mm512_maskz_loadu_ps(m, &shift[ci])),
-                                     _mm512_maskz_loadu_ps(m, &scale[ci]), _mm512_maskz_loadu_ps(m, beta + ci));
-          if (silu_after) v = _mm512_mul_ps(v, sigmoid16(v));
-          _mm512_mask_storeu_ps(yr + ci, m, v);
+        for (int ci = 0; ci < c; ci += F::W) {
+          const F::M m = F::mask(c - ci);
+          F::V v = F::fma(F::sub(F::load(xr + ci, m), F::load(&shift[ci], m)), F::load(&scale[ci], m), F::load(beta + ci, m));
+          if (silu_after) v = F::mul(v, sigmoid_v(v));
+          F::store(yr + ci, v, m);
         }
       }
     }
@@ -149,17 +104,17 @@ void group_norm(const float* x, const float* gamma, const float* beta, float* y,
 void group_norm_grad(const float* dy, const float* x, const float* gamma, const float* beta, float* dx, float* dgamma,
                      float* dbeta, int b, int hw, int c, int g, float eps, bool silu_after) {
   const int cg = c / g;
-  const int nt = std::min(b, get_threads());
-  std::vector<double> dgam_t((size_t)nt * c, 0.0), dbet_t((size_t)nt * c, 0.0);
+  const int nt = min_of(b, get_threads());
+  Buf<double> dgam_t((int64_t)nt * c, true), dbet_t((int64_t)nt * c, true);
 #pragma omp parallel num_threads(nt)
   {
-    const int tid = omp_get_thread_num();
-    std::vector<double> sum_c(c), mean(g);
-    std::vector<float> rstd(g), scale(c + 16), shift(c + 16), meanc(c + 16), rstdc(c + 16);
-    std::vector<float> s_dn(c + 16), s_dnx(c + 16);  // per-channel sums of dn = dy_gn and dn * xhat
-    std::vector<float> gy((size_t)hw * c);           // dL/d(GN output) for this sample
-    double* dgam = dgam_t.data() + (size_t)tid * c;
-    double* dbet = dbet_t.data() + (size_t)tid * c;
+    const int tid = thread_id();
+    Buf<double> sum_c(c), mean(g);
+    Buf<float> rstd(g), scale(c), meanc(c), rstdc(c), k1(c), k2(c);
+    Buf<float> s_dn(c), s_dnx(c);      // per-channel sums of dn = dy_gn and dn * xhat
+    Buf<float> gy((int64_t)hw * c);    // dL/d(GN output) for this sample
+    double* dgam = dgam_t.data() + (int64_t)tid * c;
+    double* dbet = dbet_t.data() + (int64_t)tid * c;
 #pragma omp for schedule(static)  // fixed samples per thread: dgamma/dbeta sum in a reproducible order
     for (int bi = 0; bi < b; bi++) {
       const float* xb = x + (int64_t)bi * hw * c;
@@ -170,34 +125,30 @@ void group_norm_grad(const float* dy, const float* x, const float* gamma, const 
         meanc[ci] = (float)mean[ci / cg];
         rstdc[ci] = rstd[ci / cg];
         scale[ci] = gamma[ci] * rstdc[ci];
+        s_dn[ci] = 0.0f;
+        s_dnx[ci] = 0.0f;
       }
-      std::fill(s_dn.begin(), s_dn.end(), 0.0f);
-      std::fill(s_dnx.begin(), s_dnx.end(), 0.0f);
       // Pass 1: gy = dy (through SiLU), accumulate sum gy and sum gy * xhat per channel.
       for (int p = 0; p < hw; p++) {
         const float* xr = xb + (int64_t)p * c;
         const float* dr = dyb + (int64_t)p * c;
         float* gr = gy.data() + (int64_t)p * c;
-        for (int ci = 0; ci < c; ci += 16) {
-          const __mmask16 m = tail_mask(c - ci);
-          const __m512 xv = _mm512_maskz_loadu_ps(m, xr + ci);
-          __m512 gv = _mm512_maskz_loadu_ps(m, dr + ci);
+        for (int ci = 0; ci < c; ci += F::W) {
+          const F::M m = F::mask(c - ci);
+          const F::V xv = F::load(xr + ci, m), mc = F::load(&meanc[ci], m);
+          F::V gv = F::load(dr + ci, m);
           if (silu_after) {
-            const __m512 yv = _mm512_fmadd_ps(_mm512_sub_ps(xv, _mm512_maskz_loadu_ps(m, &meanc[ci])),
-                                              _mm512_maskz_loadu_ps(m, &scale[ci]), _mm512_maskz_loadu_ps(m, beta + ci));
-            const __m512 s = sigmoid16(yv);
-            const __m512 one = _mm512_set1_ps(1.0f);
-            gv = _mm512_mul_ps(gv, _mm512_mul_ps(s, _mm512_fmadd_ps(yv, _mm512_sub_ps(one, s), one)));
+            const F::V yv = F::fma(F::sub(xv, mc), F::load(&scale[ci], m), F::load(beta + ci, m));
+            gv = F::mul(gv, silu_slope_v(yv));
           }
-          _mm512_mask_storeu_ps(gr + ci, m, gv);
-          const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(xv, _mm512_maskz_loadu_ps(m, &meanc[ci])), _mm512_maskz_loadu_ps(m, &rstdc[ci]));
-          _mm512_mask_storeu_ps(&s_dn[ci], m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, &s_dn[ci]), gv));
-          _mm512_mask_storeu_ps(&s_dnx[ci], m, _mm512_fmadd_ps(gv, xh, _mm512_maskz_loadu_ps(m, &s_dnx[ci])));
+          F::store(gr + ci, gv, m);
+          const F::V xh = F::mul(F::sub(xv, mc), F::load(&rstdc[ci], m));
+          F::store(&s_dn[ci], F::add(F::load(&s_dn[ci], m), gv), m);
+          F::store(&s_dnx[ci], F::fma(gv, xh, F::load(&s_dnx[ci], m)), m);
         }
       }
       // dbeta_c = sum gy, dgamma_c = sum gy xhat; dxhat = gy * gamma.
       // dx = rstd * (dxhat - mean_g(dxhat) - xhat * mean_g(dxhat * xhat)).
-      std::vector<float> k1(c + 16), k2(c + 16);
       for (int gi = 0; gi < g; gi++) {
         double a = 0, bsum = 0;
         for (int j = 0; j < cg; j++) {
@@ -219,14 +170,13 @@ void group_norm_grad(const float* dy, const float* x, const float* gamma, const 
         const float* xr = xb + (int64_t)p * c;
         const float* gr = gy.data() + (int64_t)p * c;
         float* dxr = dxb + (int64_t)p * c;
-        for (int ci = 0; ci < c; ci += 16) {
-          const __mmask16 m = tail_mask(c - ci);
-          const __m512 rs = _mm512_maskz_loadu_ps(m, &rstdc[ci]);
-          const __m512 xh = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, xr + ci), _mm512_maskz_loadu_ps(m, &meanc[ci])), rs);
-          const __m512 dxh = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, gr + ci), _mm512_maskz_loadu_ps(m, gamma + ci));
-          const __m512 t = _mm512_sub_ps(_mm512_sub_ps(dxh, _mm512_maskz_loadu_ps(m, &k1[ci])),
-                                         _mm512_mul_ps(xh, _mm512_maskz_loadu_ps(m, &k2[ci])));
-          _mm512_mask_storeu_ps(dxr + ci, m, _mm512_mul_ps(rs, t));
+        for (int ci = 0; ci < c; ci += F::W) {
+          const F::M m = F::mask(c - ci);
+          const F::V rs = F::load(&rstdc[ci], m);
+          const F::V xh = F::mul(F::sub(F::load(xr + ci, m), F::load(&meanc[ci], m)), rs);
+          const F::V dxh = F::mul(F::load(gr + ci, m), F::load(gamma + ci, m));
+          const F::V t = F::sub(F::sub(dxh, F::load(&k1[ci], m)), F::mul(xh, F::load(&k2[ci], m)));
+          F::store(dxr + ci, F::mul(rs, t), m);
         }
       }
     }
@@ -234,8 +184,8 @@ void group_norm_grad(const float* dy, const float* x, const float* gamma, const 
   for (int ci = 0; ci < c; ci++) {
     double sg = 0, sb = 0;
     for (int t = 0; t < nt; t++) {
-      sg += dgam_t[(size_t)t * c + ci];
-      sb += dbet_t[(size_t)t * c + ci];
+      sg += dgam_t[(int64_t)t * c + ci];
+      sb += dbet_t[(int64_t)t * c + ci];
     }
     dgamma[ci] = (float)sg;
     dbeta[ci] = (float)sb;
@@ -250,10 +200,10 @@ void upsample2x(const float* x, float* y, int b, int h, int w, int c) {
     float* y1 = y0 + (int64_t)2 * w * c;
     for (int j = 0; j < w; j++) {
       const float* px = xr + (int64_t)j * c;
-      std::copy(px, px + c, y0 + (int64_t)(2 * j) * c);
-      std::copy(px, px + c, y0 + (int64_t)(2 * j + 1) * c);
+      memcpy(y0 + (int64_t)(2 * j) * c, px, sizeof(float) * c);
+      memcpy(y0 + (int64_t)(2 * j + 1) * c, px, sizeof(float) * c);
     }
-    std::copy(y0, y0 + (int64_t)2 * w * c, y1);
+    memcpy(y1, y0, sizeof(float) * 2 * w * c);
   }
 }
 
@@ -274,14 +224,14 @@ void upsample2x_grad(const float* dy, float* dx, int b, int h, int w, int c) {
 void adam(const float* p, const float* m, const float* v, const float* g, float* po, float* mo, float* vo, int64_t n,
           float lr, float b1, float b2, float eps, float c1, float c2) {
   // Same operation order as torch: denom = sqrt(v) / sqrt(c2) + eps; p -= (lr / c1) * m / denom.
-  const float step = lr / c1, sc2 = std::sqrt(c2);
+  const float step = lr / c1, sc2 = sqrtf(c2);
 #pragma omp simd
   for (int64_t i = 0; i < n; i++) {
     const float mi = b1 * m[i] + (1.0f - b1) * g[i];
     const float vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
     mo[i] = mi;
     vo[i] = vi;
-    po[i] = p[i] - step * mi / (std::sqrt(vi) / sc2 + eps);
+    po[i] = p[i] - step * mi / (sqrtf(vi) / sc2 + eps);
   }
 }
 
@@ -291,7 +241,7 @@ void sum_middle(const float* x, float* out, int64_t outer, int64_t mid, int64_t 
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t o = 0; o < outer; o++) {
       float* dst = out + o * inner;
-      std::fill(dst, dst + inner, 0.0f);
+      for (int64_t i = 0; i < inner; i++) dst[i] = 0.0f;
       for (int64_t j = 0; j < mid; j++) {
         const float* src = x + (o * mid + j) * inner;
 #pragma omp simd
@@ -301,13 +251,13 @@ void sum_middle(const float* x, float* out, int64_t outer, int64_t mid, int64_t 
     return;
   }
   // outer == 1: split the middle dimension across threads, then add the partial rows.
-  std::vector<float> part((size_t)nt * inner, 0.0f);
+  Buf<float> part((int64_t)nt * inner, true);
 #pragma omp parallel num_threads(nt)
   {
-    const int tid = omp_get_thread_num();
-    const int64_t per = (mid + nt - 1) / nt;
-    const int64_t j0 = std::min(mid, tid * per), j1 = std::min(mid, j0 + per);
-    float* dst = part.data() + (size_t)tid * inner;
+    const int team = team_size(), tid = thread_id();
+    const int64_t per = (mid + team - 1) / team;
+    const int64_t j0 = min_of<int64_t>(mid, tid * per), j1 = min_of<int64_t>(mid, j0 + per);
+    float* dst = part.data() + (int64_t)tid * inner;
     for (int64_t j = j0; j < j1; j++) {
       const float* src = x + j * inner;
 #pragma omp simd
@@ -316,7 +266,7 @@ void sum_middle(const float* x, float* out, int64_t outer, int64_t mid, int64_t 
   }
   for (int64_t i = 0; i < inner; i++) {
     float s = 0;
-    for (int t = 0; t < nt; t++) s += part[(size_t)t * inner + i];
+    for (int t = 0; t < nt; t++) s += part[(int64_t)t * inner + i];
     out[i] = s;
   }
 }
@@ -324,7 +274,7 @@ void sum_middle(const float* x, float* out, int64_t outer, int64_t mid, int64_t 
 void copy_strided(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows, int64_t cols) {
   const int nt = rows * cols < 65536 ? 1 : get_threads();
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t r = 0; r < rows; r++) std::copy(src + r * src_stride, src + r * src_stride + cols, dst + r * dst_stride);
+  for (int64_t r = 0; r < rows; r++) memcpy(dst + r * dst_stride, src + r * src_stride, sizeof(float) * cols);
 }
 
 void binary_bcast(const float* a, const float* b, float* out, int64_t n, int64_t nb, int op) {
@@ -347,4 +297,15 @@ void binary_bcast(const float* a, const float* b, float* out, int64_t n, int64_t
   }
 }
 
+void trig(const float* x, float* y, int64_t n, int op) {
+  // libm's sinf/cosf (correctly rounded in practice): the timestep embedding feeds every layer, and
+  // tfjs-cpu's generic unary loop took longer than the MLP layers it feeds.
+  if (op == 0) {
+    for (int64_t i = 0; i < n; i++) y[i] = sinf(x[i]);
+  } else {
+    for (int64_t i = 0; i < n; i++) y[i] = cosf(x[i]);
+  }
+}
+
+}  // namespace PIPE_ISA
 }  // namespace pipe

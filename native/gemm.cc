@@ -1,7 +1,7 @@
-// SGEMM and GEMM-based convolutions for pipe-native.
+// SGEMM and GEMM-based convolutions for pipe-native, compiled once per ISA (simd.h).
 //
-// One register-blocked micro-kernel computes an MR x NR tile of C (MR = 12 rows, NR = 32 columns =
-// two 16-float vectors; 24 zmm accumulators) from
+// One register-blocked micro-kernel computes an MR x NR tile of C (NR = NV vectors; AVX-512 12 x 32,
+// AVX2 6 x 16, NEON 8 x 12, portable 6 x 8) from
 //   - A given either as MR row pointers (row-major rows, e.g. im2col rows built on the fly) or
 //     "k-major" (A(r, k) = a[k * lda + r], e.g. transposed operands, im2col columns), and
 //   - B read directly as rows b[k * ldb + j] with masked loads for the right edge (no packing
@@ -10,137 +10,88 @@
 // hundred pixels at a time) into a per-thread buffer that stays in L2.
 // Reference for the blocking scheme: Goto & van de Geijn, "Anatomy of high-performance matrix
 // multiplication", ACM TOMS 34(3), 2008.
-#include <immintrin.h>
-#include <omp.h>
-
-#include <algorithm>
-#include <cstring>
-#include <vector>
-
-#include "kernels.h"
+#include "isa.h"
 
 namespace pipe {
+namespace PIPE_ISA {
 
 namespace {
 
-constexpr int MR = 12;
-constexpr int KC_MAX_PAD = 384;  // zero-row padding length beyond k
-constexpr int NR = 32;
-constexpr int KC = KC_MAX_PAD;
+constexpr int MR = F::MR;
+constexpr int NV = F::NV;
+constexpr int NR = NV * F::W;
 
-// K-block length: at most KC_MAX (the B panel kc x 32 floats stays near L1), equal-sized blocks so
+// K-block length: at most KC_MAX (the B panel kc x NR floats stays near L1), equal-sized blocks so
 // that K = 288 runs as 1 x 288 rather than 256 + 32.
-constexpr int KC_MAX = 384;
+constexpr int KC_MAX = KC_PAD;
 inline int split_k(int k) {
   const int nb = (k + KC_MAX - 1) / KC_MAX;
   return (k + nb - 1) / nb;
 }
 
-inline __mmask16 mask_for(int n) { return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1u); }
-
-// C tile [mr x nr] (+)= A[mr x kc] * B[kc x nr]. A_KMAJOR selects the A addressing mode.
+// C tile [mr x nr] (+)= A[mr x kc] * B[kc x NR], B a packed panel (NR floats per k, zero-padded
+// past nr). A_KMAJOR selects the A addressing mode.
 template <bool A_KMAJOR>
-inline void micro_kernel(int kc, const float* const* arows, const float* a, int64_t lda, const float* b, int64_t ldb,
-                         float* c, int64_t ldc, int mr, int nr, bool accumulate) {
-  __m512 acc[MR][2];
-#pragma GCC unroll 12
-  for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-  const __mmask16 m0 = mask_for(nr), m1 = mask_for(nr - 16 > 0 ? nr - 16 : 0);
-  if (nr == NR) {
-    for (int k = 0; k < kc; k++) {
-      const __m512 b0 = _mm512_loadu_ps(b + k * ldb), b1 = _mm512_loadu_ps(b + k * ldb + 16);
-#pragma GCC unroll 12
-      for (int r = 0; r < MR; r++) {
-        const __m512 av = _mm512_set1_ps(A_KMAJOR ? a[k * lda + r] : arows[r][k]);
-        acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-        acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
-      }
-    }
-  } else {
-    for (int k = 0; k < kc; k++) {
-      const __m512 b0 = _mm512_maskz_loadu_ps(m0, b + k * ldb), b1 = _mm512_maskz_loadu_ps(m1, b + k * ldb + 16);
-#pragma GCC unroll 12
-      for (int r = 0; r < MR; r++) {
-        const __m512 av = _mm512_set1_ps(A_KMAJOR ? a[k * lda + r] : arows[r][k]);
-        acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-        acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
-      }
+inline void micro_kernel(int kc, const float* const* arows, const float* a, int64_t lda, const float* b, float* c,
+                         int64_t ldc, int mr, int nr, bool accumulate) {
+  F::V acc[MR][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[r][v] = F::zero();
+  for (int k = 0; k < kc; k++) {
+    F::V bv[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) bv[v] = F::load(b + k * NR + v * F::W);
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++) {
+      const F::V av = F::set1(A_KMAJOR ? a[k * lda + r] : arows[r][k]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[r][v] = F::fma(av, bv[v], acc[r][v]);
     }
   }
+  F::M m[NV];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; v++) m[v] = F::mask(nr - v * F::W);
   // Compile-time row indices only (unrolled, `r < mr` as a guard): a runtime-indexed acc[] would
-  // force GCC to keep the accumulators in memory and store them every k step.
-#pragma GCC unroll 12
+  // force the compiler to keep the accumulators in memory and store them every k step.
+#pragma GCC unroll 16
   for (int r = 0; r < MR; r++) {
     if (r < mr) {
       float* cr = c + r * ldc;
-      __m512 v0 = acc[r][0], v1 = acc[r][1];
-      if (accumulate) {
-        v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cr));
-        v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cr + 16));
-      }
-      _mm512_mask_storeu_ps(cr, m0, v0);
-      _mm512_mask_storeu_ps(cr + 16, m1, v1);
-    }
-  }
-}
-
-// Rows [m0, m1) of C[m x n] += Arows * B, A given as row pointers (length k each); B rows of ldb.
-// Rows beyond the valid ones point at a zero row so the kernel never reads out of bounds.
-void gemm_rows(const float* const* arows, int mrows, int n, int k, const float* b, int64_t ldb, float* c, int64_t ldc,
-               bool accumulate, const float* zero_row) {
-  const float* rows[MR];
-  const int kb = split_k(k);
-  for (int k0 = 0; k0 < k; k0 += kb) {
-    const int kc = std::min(kb, k - k0);
-    const bool acc = accumulate || k0 > 0;
-    for (int j0 = 0; j0 < n; j0 += NR) {
-      const int nr = std::min(NR, n - j0);
-      for (int i0 = 0; i0 < mrows; i0 += MR) {
-        const int mr = std::min(MR, mrows - i0);
-        for (int r = 0; r < MR; r++) rows[r] = (r < mr ? arows[i0 + r] : zero_row) + k0;
-        micro_kernel<false>(kc, rows, nullptr, 0, b + k0 * ldb + j0, ldb, c + (int64_t)i0 * ldc + j0, ldc, mr, nr, acc);
+      if (nr == NR) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+          F::V o = acc[r][v];
+          if (accumulate) o = F::add(o, F::load(cr + v * F::W));
+          F::store(cr + v * F::W, o);
+        }
+      } else {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+          F::V o = acc[r][v];
+          if (accumulate) o = F::add(o, F::load(cr + v * F::W, m[v]));
+          F::store(cr + v * F::W, o, m[v]);
+        }
       }
     }
   }
 }
-
-// C[m x n] (+)= A * B with A k-major (A(r, kk) = a[kk * lda + r]); a must be readable for MR rows
-// past m (callers pad their buffers).
-void gemm_kmajor(const float* a, int64_t lda, int m, int n, int k, const float* b, int64_t ldb, float* c, int64_t ldc,
-                 bool accumulate) {
-  const int kb = split_k(k);
-  for (int k0 = 0; k0 < k; k0 += kb) {
-    const int kc = std::min(kb, k - k0);
-    const bool acc = accumulate || k0 > 0;
-    for (int j0 = 0; j0 < n; j0 += NR) {
-      const int nr = std::min(NR, n - j0);
-      for (int i0 = 0; i0 < m; i0 += MR) {
-        const int mr = std::min(MR, m - i0);
-        micro_kernel<true>(kc, nullptr, a + k0 * lda + i0, lda, b + k0 * ldb + j0, ldb, c + (int64_t)i0 * ldc + j0, ldc,
-                           mr, nr, acc);
-      }
-    }
-  }
-}
-
-int g_threads = 2;
-
-inline int threads_for(double flops) { return flops < 4e6 ? 1 : g_threads; }
 
 // y[r, n] = dot(rows[r][0:k], wt[n][0:k]) for n < nout (small output widths).
 void small_n_rows(const float* const* rows, int nrows, int k, const float* wt, int nout, float* y) {
   for (int r = 0; r < nrows; r++) {
     const float* a = rows[r];
     for (int n = 0; n < nout; n++) {
-      const float* b = wt + (size_t)n * k;
-      __m512 acc = _mm512_setzero_ps();
+      const float* b = wt + (int64_t)n * k;
+      F::V acc = F::zero();
       int kk = 0;
-      for (; kk + 16 <= k; kk += 16) acc = _mm512_fmadd_ps(_mm512_loadu_ps(a + kk), _mm512_loadu_ps(b + kk), acc);
+      for (; kk + F::W <= k; kk += F::W) acc = F::fma(F::load(a + kk), F::load(b + kk), acc);
       if (kk < k) {
-        const __mmask16 m = (__mmask16)((1u << (k - kk)) - 1u);
-        acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + kk), _mm512_maskz_loadu_ps(m, b + kk), acc);
+        const F::M m = F::mask(k - kk);
+        acc = F::fma(F::load(a + kk, m), F::load(b + kk, m), acc);
       }
-      y[(int64_t)r * nout + n] = _mm512_reduce_add_ps(acc);
+      y[(int64_t)r * nout + n] = F::sum(acc);
     }
   }
 }
@@ -167,7 +118,7 @@ void im2col_rows(const float* x, float* buf, const ConvShape& s, int dh, int dwl
           if (s.cin < 8) {
             for (int ci = 0; ci < s.cin; ci++) dst[ci] = src[ci];  // avoid a memcpy call per tiny run
           } else {
-            std::memcpy(dst, src, sizeof(float) * s.cin);
+            memcpy(dst, src, sizeof(float) * s.cin);
           }
         } else {
           for (int ci = 0; ci < s.cin; ci++) dst[ci] = 0.0f;
@@ -186,30 +137,36 @@ void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int
   constexpr int PB = 96;  // pixels per block: PB * kk floats stay in L2
   const int64_t nblocks = (P + PB - 1) / PB;
   const int nt = threads_for(2.0 * P * kk * s.cout);
-  // Few output channels (e.g. conv_out, 32 -> 1): a 32-wide GEMM tile would waste >= 75% of its
+  // Few output channels (e.g. conv_out, 32 -> 1): a full-width GEMM tile would waste most of its
   // lanes, so use dot products along k against the transposed filter instead.
-  std::vector<float> wt(s.cout < 8 ? (size_t)s.cout * kk : 0);
-  for (int n = 0; n < (s.cout < 8 ? s.cout : 0); n++)
-    for (int k = 0; k < kk; k++) wt[(size_t)n * kk + k] = w[(size_t)k * s.cout + n];
+  const bool narrow = s.cout < 8;
+  Buf<float> wt(narrow ? (int64_t)s.cout * kk : 0), wp(narrow ? 0 : packed_b_size(kk, s.cout));
+  for (int n = 0; n < (narrow ? s.cout : 0); n++)
+    for (int k = 0; k < kk; k++) wt[(int64_t)n * kk + k] = w[(int64_t)k * s.cout + n];
+  const PackedB wb{wp.data(), kk};
 #pragma omp parallel num_threads(nt)
   {
-    std::vector<float> buf(direct ? 0 : (size_t)PB * kk);
-    std::vector<float> zero(kk + KC, 0.0f);
+    if (!narrow) {
+#pragma omp for schedule(static)
+      for (int p = 0; p < b_panels(s.cout); p++) pack_b(w, s.cout, 1, kk, s.cout, wp.data(), p, p + 1);
+    }
+    Buf<float> buf(direct ? 0 : (int64_t)PB * kk);
+    Buf<float> zero(kk + KC_PAD, true);
     const float* rows[PB];
 #pragma omp for schedule(dynamic, 4)
     for (int64_t blk = 0; blk < nblocks; blk++) {
       const int64_t p0 = blk * PB;
-      const int np = (int)std::min<int64_t>(PB, P - p0);
+      const int np = (int)min_of<int64_t>(PB, P - p0);
       if (direct) {
         for (int q = 0; q < np; q++) rows[q] = x + (p0 + q) * kk;
       } else {
         im2col_rows(x, buf.data(), s, dh, dwl, p0, np);
         for (int q = 0; q < np; q++) rows[q] = buf.data() + (int64_t)q * kk;
       }
-      if (s.cout < 8) {
+      if (narrow) {
         small_n_rows(rows, np, kk, wt.data(), s.cout, y + p0 * s.cout);
       } else {
-        gemm_rows(rows, np, s.cout, kk, w, s.cout, y + p0 * s.cout, s.cout, false, zero.data());
+        gemm_rows(rows, np, s.cout, kk, wb, y + p0 * s.cout, s.cout, false, zero.data());
       }
       if (bias_mode != 0) {  // while the block is still in cache
         const int64_t per = (int64_t)s.oh * s.ow;
@@ -227,8 +184,62 @@ void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int
 
 }  // namespace
 
-void set_threads(int n) { g_threads = std::max(1, n); }
-int get_threads() { return g_threads; }
+int threads_for(double flops) { return flops < 4e6 ? 1 : get_threads(); }
+
+int b_panels(int n) { return (n + NR - 1) / NR; }
+int64_t packed_b_size(int k, int n) { return (int64_t)b_panels(n) * NR * k; }
+
+void pack_b(const float* b, int64_t rs, int64_t cs, int k, int n, float* bp, int p0, int p1) {
+  if (p1 < 0) p1 = b_panels(n);
+  for (int p = p0; p < p1; p++) {
+    const int j0 = p * NR, nr = min_of(NR, n - j0);
+    float* dst = bp + (int64_t)p * k * NR;
+    for (int kk = 0; kk < k; kk++, dst += NR) {
+      const float* src = b + kk * rs + j0 * cs;
+      if (cs == 1) {
+        memcpy(dst, src, sizeof(float) * nr);
+      } else {
+        for (int j = 0; j < nr; j++) dst[j] = src[j * cs];
+      }
+      for (int j = nr; j < NR; j++) dst[j] = 0.0f;
+    }
+  }
+}
+
+void gemm_rows(const float* const* arows, int mrows, int n, int k, PackedB b, float* c, int64_t ldc, bool accumulate,
+               const float* zero_row) {
+  const float* rows[MR];
+  const int kb = split_k(k);
+  for (int k0 = 0; k0 < k; k0 += kb) {
+    const int kc = min_of(kb, k - k0);
+    const bool acc = accumulate || k0 > 0;
+    for (int j0 = 0; j0 < n; j0 += NR) {
+      const int nr = min_of(NR, n - j0);
+      const float* bp = b.p + ((int64_t)(j0 / NR) * b.k_stride + k0) * NR;
+      for (int i0 = 0; i0 < mrows; i0 += MR) {
+        const int mr = min_of(MR, mrows - i0);
+        for (int r = 0; r < MR; r++) rows[r] = (r < mr ? arows[i0 + r] : zero_row) + k0;
+        micro_kernel<false>(kc, rows, nullptr, 0, bp, c + (int64_t)i0 * ldc + j0, ldc, mr, nr, acc);
+      }
+    }
+  }
+}
+
+void gemm_kmajor(const float* a, int64_t lda, int m, int n, int k, PackedB b, float* c, int64_t ldc, bool accumulate) {
+  const int kb = split_k(k);
+  for (int k0 = 0; k0 < k; k0 += kb) {
+    const int kc = min_of(kb, k - k0);
+    const bool acc = accumulate || k0 > 0;
+    for (int j0 = 0; j0 < n; j0 += NR) {
+      const int nr = min_of(NR, n - j0);
+      const float* bp = b.p + ((int64_t)(j0 / NR) * b.k_stride + k0) * NR;
+      for (int i0 = 0; i0 < m; i0 += MR) {
+        const int mr = min_of(MR, m - i0);
+        micro_kernel<true>(kc, nullptr, a + k0 * lda + i0, lda, bp, c + (int64_t)i0 * ldc + j0, ldc, mr, nr, acc);
+      }
+    }
+  }
+}
 
 void conv2d(const float* x, const float* w, const float* bias, int bias_mode, float* y, const ConvShape& s) {
   conv_core(x, w, y, s, 1, 1, bias, bias_mode);
@@ -237,13 +248,13 @@ void conv2d(const float* x, const float* w, const float* bias, int bias_mode, fl
 void conv2d_backprop_input(const float* dy, const float* w, float* dx, const ConvShape& s) {
   // dx = correlation of dy dilated by the stride with the flipped filter, channels swapped:
   // wf[fh', fw', cout, cin] = w[KH-1-fh', KW-1-fw', cin, cout]; padding KH-1-pt.
-  std::vector<float> wf((size_t)s.kh * s.kw * s.cin * s.cout);
+  Buf<float> wf((int64_t)s.kh * s.kw * s.cin * s.cout);
   for (int fh = 0; fh < s.kh; fh++)
     for (int fw = 0; fw < s.kw; fw++)
       for (int ci = 0; ci < s.cin; ci++)
         for (int co = 0; co < s.cout; co++)
-          wf[(((size_t)(s.kh - 1 - fh) * s.kw + (s.kw - 1 - fw)) * s.cout + co) * s.cin + ci] =
-              w[(((size_t)fh * s.kw + fw) * s.cin + ci) * s.cout + co];
+          wf[(((int64_t)(s.kh - 1 - fh) * s.kw + (s.kw - 1 - fw)) * s.cout + co) * s.cin + ci] =
+              w[(((int64_t)fh * s.kw + fw) * s.cin + ci) * s.cout + co];
   ConvShape t{};
   t.batch = s.batch;
   t.ih = s.oh; t.iw = s.ow; t.cin = s.cout;
@@ -262,7 +273,7 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
   const int64_t n_out = (int64_t)kk * s.cout;
   constexpr int PB = 128;
   const int nt = threads_for(2.0 * P * kk * s.cout);
-  std::vector<float> partial((size_t)nt * n_out, 0.0f);
+  Buf<float> partial((int64_t)nt * n_out, true);
   const int64_t nblocks = (P + PB - 1) / PB;
   // Each thread sums a fixed, contiguous range of pixel blocks into its own partial dw (static
   // schedule): the float summation order, and so dw to the last bit, must not depend on which thread
@@ -270,86 +281,90 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
   // shared machine and made every trained model differ run to run.)
 #pragma omp parallel num_threads(nt)
   {
-    const int tid = omp_get_thread_num();
-    std::vector<float> buf((size_t)PB * kk + MR);  // +MR: k-major reads may run past the last row
-    float* acc = partial.data() + (size_t)tid * n_out;
+    const int tid = thread_id();
+    Buf<float> buf((int64_t)PB * kk + MR);  // +MR: k-major reads may run past the last row
+    Buf<float> dyp(s.cout < 8 ? 0 : packed_b_size(PB, s.cout));
+    float* acc = partial.data() + (int64_t)tid * n_out;
     bool first = true;
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < nblocks; blk++) {
       const int64_t p0 = blk * PB;
-      const int np = (int)std::min<int64_t>(PB, P - p0);
+      const int np = (int)min_of<int64_t>(PB, P - p0);
       im2col_rows(x, buf.data(), s, 1, 1, p0, np);
       if (s.cout < 8) {
         // Few output channels: dw[:, n] += dy[p, n] * col[p, :] (axpy along k; acc is [cout][kk] here).
         for (int q = 0; q < np; q++) {
-          const float* row = buf.data() + (size_t)q * kk;
+          const float* row = buf.data() + (int64_t)q * kk;
           for (int n = 0; n < s.cout; n++) {
             const float g = dy[(p0 + q) * s.cout + n];
-            float* d = acc + (size_t)n * kk;
+            float* d = acc + (int64_t)n * kk;
 #pragma omp simd
             for (int k = 0; k < kk; k++) d[k] += g * row[k];
           }
         }
       } else {
-        gemm_kmajor(buf.data(), kk, kk, s.cout, np, dy + p0 * s.cout, s.cout, acc, s.cout, !first);
+        pack_b(dy + p0 * s.cout, s.cout, 1, np, s.cout, dyp.data());
+        gemm_kmajor(buf.data(), kk, kk, s.cout, np, PackedB{dyp.data(), np}, acc, s.cout, !first);
       }
       first = false;
     }
   }
   for (int t = 1; t < nt; t++) {
-    const float* q = partial.data() + (size_t)t * n_out;
+    const float* q = partial.data() + (int64_t)t * n_out;
     float* p0 = partial.data();
     for (int64_t i = 0; i < n_out; i++) p0[i] += q[i];
   }
   if (s.cout < 8) {  // partials are [cout][kk]: transpose into [kk][cout]
     for (int n = 0; n < s.cout; n++)
-      for (int k = 0; k < kk; k++) dw[(size_t)k * s.cout + n] = partial[(size_t)n * kk + k];
+      for (int k = 0; k < kk; k++) dw[(int64_t)k * s.cout + n] = partial[(int64_t)n * kk + k];
   } else {
-    std::memcpy(dw, partial.data(), sizeof(float) * n_out);
+    memcpy(dw, partial.data(), sizeof(float) * n_out);
   }
 }
 
 void matmul(const float* a, const float* b, float* c, const float* bias, int batch, int m, int n, int k, bool trans_a,
             bool trans_b, int64_t stride_a, int64_t stride_b) {
   const int nt = threads_for(2.0 * batch * m * n * k);
-  std::vector<float> bt;
+  // B packed once per distinct B (once in all for a broadcast B), straight from its transposed
+  // storage when trans_b (B stored [n, k]).
+  Buf<float> bp(packed_b_size(k, n));
+  const PackedB pb{bp.data(), k};
   for (int bi = 0; bi < batch; bi++) {
     const float* ab = a + bi * stride_a;
     const float* bb = b + bi * stride_b;
     float* cb = c + (int64_t)bi * m * n;
-    if (trans_b) {  // B stored [n, k]: transpose once into [k, n] (weights: small)
-      bt.resize((size_t)k * n);
-      for (int j = 0; j < n; j++)
-        for (int kk = 0; kk < k; kk++) bt[(size_t)kk * n + j] = bb[(size_t)j * k + kk];
-      bb = bt.data();
-    }
     if (k == 0) {
-      std::fill(cb, cb + (int64_t)m * n, 0.0f);
+      for (int64_t i = 0; i < (int64_t)m * n; i++) cb[i] = 0.0f;
       continue;
     }
-    // Split rows of C across threads in MR-multiples.
-    const int chunk = ((m + nt - 1) / nt + MR - 1) / MR * MR;
+    const bool pack = bi == 0 || stride_b != 0;
 #pragma omp parallel num_threads(nt)
     {
-      const int tid = omp_get_thread_num();
-      const int r0 = std::min(m, tid * chunk), r1 = std::min(m, r0 + chunk);
+      if (pack) {
+#pragma omp for schedule(static)
+        for (int p = 0; p < b_panels(n); p++) pack_b(bb, trans_b ? 1 : n, trans_b ? k : 1, k, n, bp.data(), p, p + 1);
+      }
+      // Split rows of C across threads in MR-multiples.
+      const int team = team_size(), tid = thread_id();
+      const int chunk = ((m + team - 1) / team + MR - 1) / MR * MR;
+      const int r0 = min_of(m, tid * chunk), r1 = min_of(m, r0 + chunk);
       if (r1 > r0) {
         if (trans_a) {
           // A stored [k, m]: k-major already; rows past m read into the next k-row (in bounds but for
           // the last k-row), so copy that panel with padding when it would overrun.
           if (r1 == m && (m - r0) % MR != 0) {
             const int mm = r1 - r0;
-            std::vector<float> ap((size_t)k * (mm + MR), 0.0f);
-            for (int kk = 0; kk < k; kk++) std::memcpy(&ap[(size_t)kk * (mm + MR)], ab + (size_t)kk * m + r0, sizeof(float) * mm);
-            gemm_kmajor(ap.data(), mm + MR, mm, n, k, bb, n, cb + (int64_t)r0 * n, n, false);
+            Buf<float> ap((int64_t)k * (mm + MR), true);
+            for (int kk = 0; kk < k; kk++) memcpy(&ap[(int64_t)kk * (mm + MR)], ab + (int64_t)kk * m + r0, sizeof(float) * mm);
+            gemm_kmajor(ap.data(), mm + MR, mm, n, k, pb, cb + (int64_t)r0 * n, n, false);
           } else {
-            gemm_kmajor(ab + r0, m, r1 - r0, n, k, bb, n, cb + (int64_t)r0 * n, n, false);
+            gemm_kmajor(ab + r0, m, r1 - r0, n, k, pb, cb + (int64_t)r0 * n, n, false);
           }
         } else {
-          std::vector<const float*> rows(r1 - r0);
+          Buf<const float*> rows(r1 - r0);
           for (int r = r0; r < r1; r++) rows[r - r0] = ab + (int64_t)r * k;
-          std::vector<float> zero(k + KC, 0.0f);
-          gemm_rows(rows.data(), r1 - r0, n, k, bb, n, cb + (int64_t)r0 * n, n, false, zero.data());
+          Buf<float> zero(k + KC_PAD, true);
+          gemm_rows(rows.data(), r1 - r0, n, k, pb, cb + (int64_t)r0 * n, n, false, zero.data());
         }
       }
     }
@@ -363,4 +378,5 @@ void matmul(const float* a, const float* b, float* c, const float* bias, int bat
   }
 }
 
+}  // namespace PIPE_ISA
 }  // namespace pipe

@@ -21,6 +21,7 @@ import { guidedFactory, guidanceEvals, type GuidanceOptions } from "../src/ml/sa
 import { guidanceParams, guidanceRecord } from "./_guidance.ts"
 import type { ControlBinding } from "./_control.ts"
 import { ml, seconds, withModel } from "./_ml.ts"
+import { cachedBatch, deepcacheLabel, type DeepCachePlan, deepcachePlan, deepcacheParams, deepcacheRecord } from "./_deepcache.ts"
 
 /**
  * Params of the sampling nodes (one schema, two defaults for clipX0: clamping x̂_0 to [-1, 1] is right
@@ -47,11 +48,12 @@ export const samplingParams = (o: { readonly clipX0: boolean }) =>
     batchSize: Type.Integer({ minimum: 1, default: 64, description: "Samples per network call." }),
     seed: Type.Integer({ default: 0, description: "Seed of the starting noise and of the per-step noise." }),
     ...guidanceParams,
+    ...deepcacheParams,
   })
 export type SamplingParams = Static<ReturnType<typeof samplingParams>>
 
-/** A short name for titles and tables: "DDPM-1000", "DDIM-50", "RF-EULER-5". */
-export const samplerLabel = (p: Pick<SamplingParams, "sampler" | "steps">): string => `${p.sampler.toUpperCase()}-${p.steps}`
+/** A short name for titles and tables: "DDPM-1000", "DDIM-50", "RF-EULER-5", "DDIM-100-CACHE-5" (+ "-NU": non-uniform). */
+export const samplerLabel = (p: Pick<SamplingParams, "sampler" | "steps" | "deepcache">): string => `${p.sampler.toUpperCase()}-${p.steps}${deepcacheLabel(p.deepcache)}`
 
 /** Reads the model's diffusion metadata and checks it belongs to this node's space. */
 export const modelMeta = (w: Weights, space: Space): DiffusionMeta => {
@@ -66,39 +68,64 @@ export const modelMeta = (w: Weights, space: Space): DiffusionMeta => {
  * feature cache around the runner (DeepCache), classifier-free guidance around the model function; the
  * batch's conditioning (labels, control images) rides in `cond`. The samplers see only a ModelFn.
  */
-export const plainFactory = (model: Model, control?: ControlBinding): ModelFactory => {
-  const runner = control?.runner(model) ?? (isUNet(model) ? unetRunner(model) : undefined)
+export const plainFactory: SamplingFactory = (model, o = {}) => {
+  const runner = o.control?.runner(model) ?? (isUNet(model) ? unetRunner(model) : undefined)
   const fn = runner === undefined ? networkFn(model) : runnerFn(runner)
-  return (b) => ({ fn, ...(control?.batch(b) ?? { cond: {}, dispose: () => {} }) })
+  const cache = o.deepcache
+  if (cache !== undefined && runner === undefined) throw invalidInput(`deepcache needs a U-Net; this model is a ${model.architecture}`)
+  return (b) => {
+    const batch = o.control?.batch(b) ?? { cond: {}, dispose: () => {} }
+    if (cache === undefined || runner === undefined) return { fn, ...batch }
+    const m = cachedBatch(runner, cache) // a fresh cache per batch, disposed with it
+    return { fn: m.fn, cond: batch.cond, dispose: () => { m.dispose(); batch.dispose() } }
+  }
 }
 
+/**
+ * What the per-batch factory wraps around the bare network, each part optional and planned (checked)
+ * before any sampling: the DeepCache plan (nodes/_deepcache.ts), the ControlNet binding (nodes/_control.ts). A new sampling-time wrapper adds its
+ * field here rather than a positional argument.
+ */
+export interface FactoryOptions {
+  readonly deepcache?: DeepCachePlan | undefined
+  readonly control?: ControlBinding | undefined
+}
+export type SamplingFactory = (model: Model, o?: FactoryOptions) => ModelFactory
+
 /** Classifier-free guidance (nodes/_guidance.ts: guidancePlan) around `factory`'s network; no plan = `factory`. */
-export const withGuidance = (plan: GuidanceOptions | undefined, factory: (model: Model) => ModelFactory = plainFactory) => (model: Model): ModelFactory =>
-  plan === undefined ? factory(model) : guidedFactory(factory(model), plan)
+export const withGuidance = (plan: GuidanceOptions | undefined, factory: SamplingFactory = plainFactory): SamplingFactory => (model, o) =>
+  plan === undefined ? factory(model, o) : guidedFactory(factory(model, o), plan)
 
 const isUNet = (m: Model): m is UNet => m.architecture === "unet" && "params" in m
 
 /**
- * Rebuilds the model from `w` (or takes `acquire`'s: a ControlNet's composite), samples it through
- * `factory(model)` and disposes it.
+ * Rebuilds the model from `w` (or takes `acquire`'s: a ControlNet's composite), plans `p.deepcache`
+ * against it, samples it through `factory(model, o)` and disposes it; a cached run also returns its cost record.
  */
 export const sampleWeights = (
-  w: Weights, meta: DiffusionMeta, p: SamplingParams, ctx: NodeContext, phase: string, factory: (model: Model) => ModelFactory = plainFactory,
+  w: Weights, meta: DiffusionMeta, p: SamplingParams, ctx: NodeContext, phase: string, factory: SamplingFactory = plainFactory,
   acquire: () => Model = () => diffusionModelFromWeights(w),
-): Effect.Effect<Generated, NodeError> =>
+): Effect.Effect<Sampled, NodeError> =>
   withModel("loading the model", acquire, (model) =>
-    ml("sampling", () =>
-      generate(meta, { sampler: p.sampler, settings: p, steps: p.steps, count: p.count, batchSize: p.batchSize, seed: p.seed }, factory(model), {
+    ml("sampling", () => {
+      const deepcache = deepcachePlan(model, p) // a U-Net, a branch it has, a plan that fits: checked before any step
+      const out = generate(meta, { sampler: p.sampler, settings: p, steps: p.steps, count: p.count, batchSize: p.batchSize, seed: p.seed }, factory(model, { deepcache }), {
         now: seconds,
         interrupted: ctx.interrupted,
         onStep: (step, total) => ctx.progress({ phase, step, total }),
-      })))
+      })
+      // a guided call of batch 2B runs every U-Net pass on two items: both MAC counts double, the ratio stays
+      return deepcache === undefined ? out : { ...out, cost: deepcacheRecord(deepcache, samplers[p.sampler].evalsPerStep * guidanceEvals(p.guidance)) }
+    }))
+
+/** A sampling run and, for a cached one, its deterministic cost record (nodes/_deepcache.ts). */
+export type Sampled = Generated & { readonly cost?: Readonly<Record<string, string | number>> }
 
 /**
  * What a sample artifact records about how it was made (the settings its sampler reads). seconds_per_image
  * is wall clock of the sampling loops / count: the one field that differs between identical runs.
  */
-export const samplingRecord = (p: SamplingParams, meta: DiffusionMeta, out: Pick<Generated, "seconds" | "evals">): Record<string, string | number> => {
+export const samplingRecord = (p: SamplingParams, meta: DiffusionMeta, out: Pick<Sampled, "seconds" | "evals" | "cost">): Record<string, string | number> => {
   const reads = samplers[p.sampler].reads
   return {
     sampler: p.sampler,
@@ -112,6 +139,7 @@ export const samplingRecord = (p: SamplingParams, meta: DiffusionMeta, out: Pick
     count: p.count,
     seed: p.seed,
     ...guidanceRecord(p),
+    ...out.cost,
     evals_per_image: out.evals * guidanceEvals(p.guidance), // a guided call of batch 2B evaluates each image twice
     seconds_per_image: out.seconds / p.count,
   }

@@ -32,7 +32,7 @@ export default defineNode({
       const meta = yield* ml("reading the model", () => modelMeta(inputs.model, "pixel"))
       const guidance = yield* ml("checking guidance", () => guidancePlan(p, meta))
       const control = yield* ml("checking the ControlNet", () => controlBinding(inputs, p, meta))
-      const factory = withGuidance(guidance, (model) => plainFactory(model, control))
+      const factory = withGuidance(guidance, (model, o) => plainFactory(model, { ...o, control }))
       const out = yield* sampleWeights(inputs.model, meta, p, ctx, "sample", factory, control?.acquire)
       const record = { ...samplingRecord(p, meta, out), ...control?.record }
       const batch = toImageBatch(out.values, meta.itemShape, withoutWallClock(record))

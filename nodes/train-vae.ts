@@ -27,7 +27,12 @@ const Params = Type.Object({
   epochs: Type.Integer({ minimum: 1, default: 2, description: "Passes over the training images (469 steps each for 60k at batch 128)." }),
   batchSize: Type.Integer({ minimum: 1, default: 128 }),
   lr: Type.Number({ exclusiveMinimum: 0, default: 1e-3, description: "Adam learning rate." }),
+  lrDecay: Type.Union([Type.Literal("constant"), Type.Literal("cosine")], {
+    default: "constant", description: "Keep `lr`, or decay it along a half cosine to 0 at the last step.",
+  }),
   beta: Type.Number({ minimum: 0, default: 1, description: "Weight of the KL term (beta-VAE); 1 is the ELBO." }),
+  klWarmupSteps: Type.Integer({ minimum: 0, default: 0, description: "KL warm-up: beta ramps linearly from 0 to `beta` over this many steps (0: none)." }),
+  emaDecay: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0, description: "Save an EMA of the weights with this decay (0: the trained weights)." }),
   loss: Type.Union([Type.Literal("bce"), Type.Literal("mse")], {
     default: "bce", description: "Reconstruction term: Bernoulli BCE on logits, or squared error of sigmoid(logits).",
   }),
@@ -91,7 +96,10 @@ export default defineNode({
       const { vae, params, curve, ev } = yield* withModel("building the VAE", () => createVae(config, p.seed), (model) =>
         Effect.gen(function* () {
           const curve = yield* mlAsync("train-vae", () =>
-            trainVae(model, train.pixels, train.count, { epochs: p.epochs, batchSize: p.batchSize, lr: p.lr, beta: p.beta, recon: p.loss, seed: p.seed, logEvery: p.logEvery }, trainingHooks(ctx, Math.max(1, Math.min(p.logEvery, 10)))))
+            trainVae(model, train.pixels, train.count, {
+              epochs: p.epochs, batchSize: p.batchSize, lr: p.lr, lrDecay: p.lrDecay, beta: p.beta, klWarmupSteps: p.klWarmupSteps,
+              emaDecay: p.emaDecay, recon: p.loss, seed: p.seed, logEvery: p.logEvery,
+            }, trainingHooks(ctx, Math.max(1, Math.min(p.logEvery, 10)))))
           ctx.log(`trained ${countParams(model)} parameters on ${train.count} images in ${((performance.now() - started) / 1000).toFixed(1)} s`)
           const ev = yield* ml("evaluating the VAE", () => evaluateVae(model, test.pixels, test.count, p.loss, p.batchSize))
           return { vae: modelToWeights(model), params: countParams(model), curve, ev }
@@ -105,7 +113,7 @@ export default defineNode({
       const last = curve.rows[curve.rows.length - 1]
       const metrics = {
         scalars: {
-          test_recon: ev.recon, test_kl: ev.kl, test_loss: ev.recon + p.beta * ev.kl, test_mse: ev.mse, test_psnr: ev.psnr,
+          test_recon: ev.recon, test_kl: ev.kl, test_loss: ev.recon + p.beta * ev.kl, test_mse: ev.mse, test_psnr: ev.psnr, test_active_dims: ev.activeDims,
           test_count: test.count, train_count: train.count, params,
           ...(last === undefined ? {} : { train_loss: Number(last[2]), train_recon: Number(last[3]), train_kl: Number(last[4]) }),
         },

@@ -1,5 +1,6 @@
-// Opens a report.html in headless Chromium and fails (exit 1) on console errors, failed loads,
-// undecodable images, or a page without its DAG, plots and sample grids. Exit 0 with a "skip" line
+// Opens a report.html in headless Chromium (1280 px wide) and fails (exit 1) on console errors, failed
+// loads, undecodable images, a page without its DAG, plots and sample grids, a page wider than the
+// window (horizontal scrolling) or a DAG wider than its column. Exit 0 with a "skip" line
 // when Chromium is not installed (Debian: apt-get install chromium).
 //   npx tsx scripts/check-report.ts runs/<id>/report.html [--screenshot out.png] [--min-plots N] [--min-images N]
 import { existsSync, writeFileSync } from "node:fs"
@@ -32,7 +33,11 @@ const failures = [
   ...(r.plots < Number(values["min-plots"]) ? [`${r.plots} plot(s), expected at least ${values["min-plots"]}`] : []),
   ...(r.images < Number(values["min-images"]) ? [`${r.images} sample image(s), expected at least ${values["min-images"]}`] : []),
   ...(r.dagNodes === 0 ? ["no DAG nodes rendered"] : []),
+  ...(r.scrollWidth > r.clientWidth ? [`page overflows horizontally: scrollWidth ${r.scrollWidth} > clientWidth ${r.clientWidth}`] : []),
+  ...(r.dagFits ? [] : ["the DAG is wider than its column (or drawn shrunk)"]),
 ]
-process.stdout.write(`${file}: "${r.title}": ${r.dagNodes} DAG nodes, ${r.plots} plots, ${r.images} images${values.screenshot ? `, screenshot ${values.screenshot}` : ""}\n`)
+process.stdout.write(
+  `${file}: "${r.title}": ${r.dagNodes} DAG boxes (${r.dagSweeps} sweeps), ${r.plots} plots, ${r.images} images, width ${r.scrollWidth}/${r.clientWidth}${values.screenshot ? `, screenshot ${values.screenshot}` : ""}\n`,
+)
 for (const f of failures) process.stdout.write(`FAIL ${f}\n`)
 process.exit(failures.length === 0 ? 0 : 1)

@@ -142,11 +142,13 @@ ${DIR_HELP}`,
 ${OVERRIDE_HELP}\n${DIR_HELP}`,
   },
   report: {
-    usage: "pipe report RUN",
+    usage: "pipe report RUN [--markdown]",
     summary: "regenerate runs/RUN/report.html (RUN: run id, unique prefix, \"last\" or run dir)",
-    options: { ...dirs },
+    options: { ...dirs, markdown: { type: "boolean" } },
     positionals: 1,
-    help: DIR_HELP,
+    help: `  --markdown         print the results tables (per study: model, sampler, steps, FLD, floor,
+                     s / image; then the speed-quality front) as Markdown instead
+${DIR_HELP}`,
   },
   compare: {
     usage: "pipe compare RUN [RUN...] [--html FILE] [--json] [--all | --columns A,B]",

@@ -24,11 +24,13 @@ const edges = (p: Pipeline): { from: string; out: string; to: string; port: stri
 
 export const renderDag = (p: Pipeline, format: string): string => {
   const es = edges(p)
+  // Mermaid ids are word characters only ("-" and the "/" of namespaced ids are not).
+  const mid = (id: string): string => id.replace(/[^A-Za-z0-9_]/g, "_")
   if (format === "mermaid")
     return [
       "flowchart LR",
-      ...p.order.map((id) => `  ${id.replace(/-/g, "_")}["${id}<br/><small>${p.nodes.get(id)?.kind ?? ""}</small>"]`),
-      ...es.map((e) => `  ${e.from.replace(/-/g, "_")} -- "${e.out} → ${e.port}" --> ${e.to.replace(/-/g, "_")}`),
+      ...p.order.map((id) => `  ${mid(id)}["${id}<br/><small>${p.nodes.get(id)?.kind ?? ""}</small>"]`),
+      ...es.map((e) => `  ${mid(e.from)} -- "${e.out} → ${e.port}" --> ${mid(e.to)}`),
     ].join("\n")
   if (format === "dot")
     return [

@@ -2,7 +2,6 @@
 // Exit codes: 0 ok, 1 invalid pipeline or failed node, 2 usage error.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
-import { formatDiagnostic, InvalidPipeline, NodeFailed, RegistryError, SelectionError, StoreError, CorruptObject } from "../errors.ts"
 import { COMMANDS, commandHelp, flag, mainHelp, parseCommand, str, UsageError, type Values } from "./args.ts"
 import type { Io } from "./run.ts"
 
@@ -68,7 +67,7 @@ export const main = async (argv: readonly string[], io: Io): Promise<number> => 
     }
     return await (await handler())(values, positionals, io)
   } catch (e) {
-    return reportError(e, io, command !== undefined ? name : undefined)
+    return await reportError(e, io, command !== undefined ? name : undefined)
   }
 }
 
@@ -76,11 +75,14 @@ export const main = async (argv: readonly string[], io: Io): Promise<number> => 
  * Prints a failure as located lines (never a stack trace) and returns the exit code: 2 for usage
  * errors, 1 for everything else. `command` names the subcommand for the --help hint.
  */
-export const reportError = (e: unknown, io: Pick<Io, "err">, command?: string): number => {
+export const reportError = async (e: unknown, io: Pick<Io, "err">, command?: string): Promise<number> => {
   if (e instanceof UsageError) {
     io.err(`error: ${e.message}\n(see pipe ${command !== undefined ? `${command} ` : ""}--help)\n`)
     return 2
   }
+  // Loaded here, not at the top: the error classes pull in effect, which `pipe --help` (and every
+  // command that succeeds without touching it) need not load.
+  const { formatDiagnostic, InvalidPipeline, NodeFailed, RegistryError, SelectionError, StoreError, CorruptObject } = await import("../errors.ts")
   if (e instanceof InvalidPipeline) {
     for (const d of e.diagnostics) io.err(`${formatDiagnostic(d)}\n`)
     io.err(`${e.diagnostics.length} error${e.diagnostics.length === 1 ? "" : "s"}\n`)

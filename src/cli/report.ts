@@ -17,9 +17,13 @@ const cacheFor = (v: Values, io: Io, record: RunRecord, defaultCache: string): s
 
 export const reportCommand = async (v: Values, [run]: string[], io: Io): Promise<number> => {
   const { resolveRun } = await import("../report/compare.ts")
-  const { writeReport } = await import("../report/index.ts")
+  const { buildMarkdown, writeReport } = await import("../report/index.ts")
   const dirs = resolveDirs(dirFlags(v), undefined, io.env, io.cwd)
   const { dir, record } = resolveRun(dirs.runs, run as string, io.cwd)
+  if (flag(v, "markdown")) {
+    io.out(await buildMarkdown(dir, record, cacheFor(v, io, record, dirs.cache)))
+    return 0
+  }
   const file = await writeReport(dir, record, cacheFor(v, io, record, dirs.cache))
   io.out(`${file}\n`)
   return 0

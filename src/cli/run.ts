@@ -146,8 +146,12 @@ export const runCommand = async (v: Values, [file]: string[], io: Io): Promise<n
       started: started.toISOString(),
       seconds: (performance.now() - t0) / 1000,
       status: result.status,
-      nodes: result.nodes,
+      nodes: result.nodes.map((n) => {
+        const sweep = p.nodes.get(n.id)?.sweep
+        return sweep === null || sweep === undefined ? n : { ...n, sweep }
+      }),
       cache: project.dirs.cache,
+      scopes: p.scopes,
       edges: result.nodes.flatMap((n) =>
         Object.entries(p.nodes.get(n.id)?.inputs ?? {}).map(([input, ref]) => ({ from: ref.node, output: ref.port, to: n.id, input })),
       ),

@@ -2,8 +2,10 @@
 // history, and the HTML report (src/report/, when present) renders them.
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
-import { pathToFileURL } from "node:url"
+import { fileURLToPath } from "node:url"
+import { importModule } from "../import-module.ts"
 import { writeFileAtomic } from "../store/atomic.ts"
+import type { PipelineScope } from "../pipeline/load.ts"
 import type { NodeStatus } from "./progress.ts"
 
 export interface NodeRecord {
@@ -16,6 +18,8 @@ export interface NodeRecord {
   /** Files copied into the run dir, relative to it (e.g. "grid/grid.png"). */
   readonly files: readonly string[]
   readonly error?: string
+  /** The sweep that expanded this node ("ddpm/samplers"); absent for hand-written nodes and older records. */
+  readonly sweep?: string
 }
 
 /** "2 cached, 3 ran, 0 failed, 1 skipped" (interrupted only when there are some): the CLI summary and the report header. */
@@ -50,6 +54,8 @@ export interface RunRecord {
   readonly cache?: string
   /** Edges between the recorded nodes (the report draws the DAG from them). Optional: older records lack it. */
   readonly edges?: readonly RunEdge[]
+  /** Namespaced includes (`{ file, as }`): one report section each. Optional: older records lack it. */
+  readonly scopes?: readonly PipelineScope[]
 }
 
 /** Sortable, unique enough for one machine: 2025-11-25T18-51-02-123Z-<pid>. */
@@ -83,10 +89,11 @@ export const readRunRecords = (runsDir: string): RunRecord[] => {
  * run. Returns a message on failure (a broken report must not fail the run).
  */
 export const onRunFinished = async (runDir: string, record: RunRecord): Promise<string | undefined> => {
-  const file = new URL("../report/index.ts", import.meta.url)
+  // import.meta.url is this source file's URL also in the install-time build (bin/build.mjs).
+  const file = fileURLToPath(new URL("../report/index.ts", import.meta.url))
   if (!existsSync(file)) return undefined
   try {
-    const mod = (await import(pathToFileURL(file.pathname).href)) as { onRunFinished?: (d: string, r: RunRecord) => unknown }
+    const mod = (await importModule(file)) as { onRunFinished?: (d: string, r: RunRecord) => unknown }
     if (typeof mod.onRunFinished === "function") await mod.onRunFinished(runDir, record)
     return undefined
   } catch (e) {

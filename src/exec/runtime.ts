@@ -3,7 +3,7 @@
 // `pipe run` and by each BullMQ worker process.
 import { existsSync } from "node:fs"
 import { join } from "node:path"
-import { pathToFileURL } from "node:url"
+import { importModule } from "../import-module.ts"
 import type { RuntimeInfo } from "./executor.ts"
 
 export interface RuntimeModule {
@@ -14,7 +14,7 @@ export interface RuntimeModule {
 
 export const runtimeModule = async (nodesDir: string): Promise<RuntimeModule | undefined> => {
   const file = join(nodesDir, "_runtime.ts")
-  return existsSync(file) ? ((await import(pathToFileURL(file).href)) as RuntimeModule) : undefined
+  return existsSync(file) ? ((await importModule(file)) as RuntimeModule) : undefined
 }
 
 export const loadRuntime = async (nodesDir: string, backend: string | undefined): Promise<RuntimeInfo | null> => {

@@ -14,6 +14,7 @@ import { compile, diagnosticsOf, didYouMean, makeAjv } from "./ajv-errors.ts"
 import { type Deps, findCycles, topoSort } from "./graph.ts"
 import { paramsSchema, pipelineSchema } from "./schema.ts"
 import { displayPath, parseSource, type SourceFile } from "./source.ts"
+import { GLOBAL, idsIn, includeEntry, qualify, resolveIn } from "./scope.ts"
 import { expandSweeps, globMatcher, isGlob, templatePos } from "./sweep.ts"
 import { checkPath, insideRoot } from "./path-param.ts"
 
@@ -35,6 +36,16 @@ export interface PipelineNode {
   readonly paths: Readonly<Record<string, string>>
   /** Where the node is declared (its id key). */
   readonly pos: SourcePos
+  /** The sweep that expanded this node (namespaced like ids: "ddpm/samplers"), or null when hand-written. */
+  readonly sweep: string | null
+}
+
+/** A namespaced include (`{ file, as }`): its scope, file and description, for reports. */
+export interface PipelineScope {
+  readonly scope: string
+  readonly file: string // relative to the project root
+  readonly name: string
+  readonly description: string
 }
 
 export interface Pipeline {
@@ -44,6 +55,8 @@ export interface Pipeline {
   readonly display: string
   readonly root: string
   readonly files: readonly string[] // this file and every include, absolute
+  /** Namespaced includes, in load order (empty when every include is plain). */
+  readonly scopes: readonly PipelineScope[]
   readonly profile: string | null
   readonly profiles: readonly string[]
   readonly sets: readonly string[]
@@ -69,6 +82,16 @@ interface Decl {
   readonly params: Obj
   readonly inputs: Obj
   readonly file: SourceFile
+  /** Namespace of the file instance that declares it: input references resolve from here. */
+  readonly scope: string
+  readonly sweep: string | null
+}
+
+/** One loaded file instance: a file included under two namespaces is loaded twice. */
+interface Loaded {
+  readonly file: SourceFile
+  readonly scope: string
+  readonly sweepOf: (localId: string) => string | undefined
 }
 
 interface Origin {
@@ -182,17 +205,17 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
   }
   const { fileValidator, paramValidator } = validatorsOf(opts.registry)
 
-  // 1. Files: this one and its includes (depth first, includes before includers, each once).
-  const files: SourceFile[] = []
+  // 1. Files: this one and its includes (depth first, includes before includers, each once per scope).
+  const instances: Loaded[] = []
   const loaded = new Set<string>()
   /** `from`: the include entry naming `abs` (with its text), or undefined for the main file. */
-  const visit = (abs: string, chain: readonly string[], from: { pos: SourcePos; text: string } | undefined): void => {
+  const visit = (abs: string, chain: readonly string[], from: { pos: SourcePos; text: string } | undefined, scope: string): void => {
     if (chain.includes(abs)) {
       diags.push({ pos: (from as { pos: SourcePos }).pos, message: `include cycle: ${[...chain, abs].map((f) => relative(root, f)).join(" -> ")}` })
       return
     }
-    if (loaded.has(abs)) return
-    loaded.add(abs)
+    if (loaded.has(`${scope}\0${abs}`)) return
+    loaded.add(`${scope}\0${abs}`)
     const self = { file: displayPath(abs, cwd), line: 0, column: 0 }
     if (!existsSync(abs)) {
       diags.push({ pos: from?.pos ?? self, message: `file not found: ${abs}` })
@@ -213,7 +236,17 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
     diags.push(...expansion.diagnostics)
     for (const d of expansion.diagnostics) causes.add(d)
     for (const b of expansion.broken) explained.add(posKey(b))
-    const src: SourceFile = { ...parsed, data: expansion.data, pos: templatePos(parsed.pos, expansion.origins) }
+    const filePos = templatePos(parsed.pos, expansion.origins)
+    // Positions are asked for by full id ("ddpm/train"); the file knows its nodes by the local one.
+    const prefix = scope === GLOBAL ? "" : `${scope}/`
+    const src: SourceFile = {
+      ...parsed,
+      data: expansion.data,
+      pos: (path, which) =>
+        prefix !== "" && path[0] === "nodes" && typeof path[1] === "string" && path[1].startsWith(prefix)
+          ? filePos(["nodes", path[1].slice(prefix.length), ...path.slice(2)], which)
+          : filePos(path, which),
+    }
     const data: unknown = src.data
     const valid: boolean = fileValidator(data)
     if (!valid) {
@@ -237,19 +270,22 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
       // keep going: graph problems (cycles, references) are reported in the same pass
     }
     const includes: unknown[] = isObj(data) && Array.isArray(data.include) ? data.include : []
-    includes.forEach((inc, i) => {
-      if (typeof inc !== "string") return
+    includes.forEach((raw, i) => {
+      const inc = includeEntry(raw)
+      if (inc === undefined) return
       const at = src.pos(["include", i])
-      const target = resolve(dirname(abs), inc)
-      if (isAbsolute(inc) || !insideRoot(root, target)) {
-        diags.push({ pos: at, message: `include "${inc}" escapes the project (${root})` })
+      const target = resolve(dirname(abs), inc.file)
+      if (isAbsolute(inc.file) || !insideRoot(root, target)) {
+        diags.push({ pos: at, message: `include "${inc.file}" escapes the project (${root})` })
         return
       }
-      visit(target, [...chain, abs], { pos: at, text: inc })
+      // A plain include is a shared sub-DAG (global); `as` nests the file's own nodes in a namespace.
+      visit(target, [...chain, abs], { pos: at, text: inc.file }, inc.as === null ? GLOBAL : qualify(scope, inc.as))
     })
-    files.push(src)
+    instances.push({ file: src, scope, sweepOf: (id) => expansion.origins.get(id)?.sweep })
   }
-  visit(mainAbs, [], undefined)
+  visit(mainAbs, [], undefined, GLOBAL)
+  const files = instances.map((l) => l.file)
   if (!files.some((f) => f.path === mainAbs)) throw new InvalidPipeline({ diagnostics: diags })
   const main = files.find((f) => f.path === mainAbs) as SourceFile
   const dataOf = (f: SourceFile): Obj => (isObj(f.data) ? f.data : {})
@@ -257,13 +293,14 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
 
   // 2. Nodes, merged across files; ids must be unique across the whole include closure.
   const decls = new Map<string, Decl>()
-  for (const f of files) {
+  for (const { file: f, scope, sweepOf } of instances) {
     const nodes = isObj(dataOf(f).nodes) ? (dataOf(f).nodes as Obj) : {}
-    for (const [id, raw] of Object.entries(nodes)) {
+    for (const [local, raw] of Object.entries(nodes)) {
       if (!isObj(raw)) continue
       const n = raw
+      const id = qualify(scope, local)
       const prev = decls.get(id)
-      if (prev !== undefined && prev.file.path !== f.path) {
+      if (prev !== undefined && prev.file !== f) {
         const p = prev.file.pos(["nodes", id], "key")
         diags.push({ pos: f.pos(["nodes", id], "key"), message: `duplicate node id "${id}" (also declared at ${p.file}:${p.line}:${p.column})` })
         continue
@@ -274,8 +311,15 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
         params: isObj(n.params) ? n.params : {},
         inputs: isObj(n.inputs) ? n.inputs : {},
         file: f,
+        scope,
+        sweep: ((s) => (s === undefined ? null : qualify(scope, s)))(sweepOf(local)),
       })
     }
+  }
+  // A namespace named like a node would put both into runs/<run-id>/<name>/.
+  for (const { file: f, scope } of instances) {
+    const clash = scope !== GLOBAL ? decls.get(scope) : undefined
+    if (clash !== undefined) diags.push({ pos: clash.file.pos(["nodes", scope], "key"), message: `node id "${scope}" is also the namespace of an include (as: ${scope.slice(scope.lastIndexOf("/") + 1)}, ${f.display})` })
   }
 
   // 3. Profiles (merged; the including file wins) and --set, each value remembering its origin.
@@ -283,12 +327,8 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
   const params = new Map<string, Obj>([...decls].map(([id, d]) => [id, deepClone(d.params)]))
   const origins = new Map<string, Map<string, Origin>>()
   const origin = (id: string, param: string): SourcePos | undefined => origins.get(id)?.get(param)?.pos
-  /** The ids a profile entry or --set names: one id, or every id a `*` glob matches (declaration order). */
-  const nodeIds = (entry: string): string[] => {
-    if (!isGlob(entry)) return params.has(entry) ? [entry] : []
-    const match = globMatcher(entry)
-    return [...params.keys()].filter(match)
-  }
+  /** The ids a profile entry or --set (global scope) names: one id, or every id a `*` glob matches (declaration order). */
+  const nodeIds = (entry: string, scope: string = GLOBAL): string[] => idsIn(scope, entry, [...params.keys()])
   const setOrigin = (id: string, param: string, pos: SourcePos, override = true): void => {
     const m = origins.get(id) ?? new Map<string, Origin>()
     m.set(param, { pos, override })
@@ -299,13 +339,13 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
   if (opts.profile !== undefined) {
     if (!profileNames.includes(opts.profile))
       diags.push({ pos: main.pos([]), message: `unknown profile "${opts.profile}"${didYouMean(opts.profile, profileNames)} (profiles: ${profileNames.join(", ") || "none"})` })
-    for (const f of files) {
+    for (const { file: f, scope } of instances) {
       const profs = dataOf(f).profiles
       const prof = isObj(profs) ? profs[opts.profile] : undefined
       if (!isObj(prof)) continue
       // Entries apply in the order written (later wins); a key with `*` is a glob over node ids.
       for (const [entry, over] of Object.entries(prof)) {
-        const ids = nodeIds(entry)
+        const ids = nodeIds(entry, scope)
         if (ids.length === 0) {
           const message = isGlob(entry)
             ? `profile "${opts.profile}": "${entry}" matches no node`
@@ -370,10 +410,11 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
     for (const [port, raw] of Object.entries(d.inputs)) {
       const at = d.file.pos(["nodes", d.id, "inputs", port])
       if (typeof raw !== "string" || !/^[^.]+\.[^.]+$/.test(raw)) continue // reported by the file schema
-      const [node, out] = raw.split(".") as [string, string]
+      const [written, out] = raw.split(".") as [string, string]
+      const node = resolveIn(d.scope, written, (id) => decls.has(id)) ?? written
       const up = decls.get(node)
       if (up === undefined) {
-        diags.push({ pos: at, message: `input "${port}" of "${d.id}" refers to unknown node "${node}"${didYouMean(node, [...decls.keys()])}` })
+        diags.push({ pos: at, message: `input "${port}" of "${d.id}" refers to unknown node "${written}"${didYouMean(written, [...decls.keys()])}` })
         continue
       }
       const upMeta = known(up)?.meta
@@ -442,6 +483,7 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
           inputs: inputs.get(id) ?? {},
           paths: paths.get(id) ?? {},
           pos: d.file.pos(["nodes", id], "key"),
+          sweep: d.sweep,
         },
       ]
     }),
@@ -452,7 +494,15 @@ export const loadPipeline = (file: string, opts: LoadOptions): Pipeline => {
     file: mainAbs,
     display: main.display,
     root,
-    files: files.map((f) => f.path),
+    files: [...new Set(files.map((f) => f.path))],
+    scopes: instances
+      .filter((l) => l.scope !== GLOBAL)
+      .map((l) => ({
+        scope: l.scope,
+        file: relative(root, l.file.path).split("\\").join("/"),
+        name: typeof dataOf(l.file).name === "string" ? String(dataOf(l.file).name) : l.scope,
+        description: typeof dataOf(l.file).description === "string" ? String(dataOf(l.file).description) : "",
+      })),
     profile: opts.profile ?? null,
     profiles: profileNames,
     sets: [...(opts.sets ?? [])],

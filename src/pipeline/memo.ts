@@ -12,7 +12,7 @@ import { writeFileAtomic } from "../store/atomic.ts"
 import { checkPath, type LoadOptions, loadPipeline, type Pipeline, type PipelineNode } from "./load.ts"
 
 // Bump when Pipeline's shape or validation rules change.
-const MEMO_FORMAT = "pipe-validated-3" // 3: path params hold real paths (symlinks resolved)
+const MEMO_FORMAT = "pipe-validated-4" // 3: include namespaces (scopes); 4: path params hold real paths (symlinks resolved)
 
 interface Stored {
   readonly files: Readonly<Record<string, string>> // abs path -> sha256 of text

@@ -5,7 +5,8 @@ import type { JsonSchema, NodeMeta } from "../registry/registry.ts"
 import { VAR_PATTERN } from "./sweep.ts"
 
 export const ID_PATTERN = "^[A-Za-z_][A-Za-z0-9_-]*$"
-export const REF_PATTERN = "^[A-Za-z_][A-Za-z0-9_-]*\\.[A-Za-z_][A-Za-z0-9_-]*$"
+// A reference may name a namespaced node ("ddpm/train.model"; see src/pipeline/scope.ts).
+export const REF_PATTERN = "^(?:[A-Za-z_][A-Za-z0-9_-]*/)*[A-Za-z_][A-Za-z0-9_-]*\\.[A-Za-z_][A-Za-z0-9_-]*$"
 
 /** A kind's params schema, closed: unknown params are errors, not silently ignored. */
 export const paramsSchema = (meta: NodeMeta): JsonSchema => ({
@@ -83,7 +84,7 @@ export const nodeEntrySchema = (metas: readonly NodeMeta[]): JsonSchema =>
 const VAR = "\\$\\{[A-Za-z_][A-Za-z0-9_]*\\}"
 const varRef: JsonSchema = { type: "string", pattern: VAR, description: 'A sweep variable: "${v}" alone keeps its YAML type; inside a string it interpolates.' }
 export const TEMPLATE_ID_PATTERN = `^(?:[A-Za-z_]|${VAR})(?:[A-Za-z0-9_-]|${VAR})*$`
-const TEMPLATE_REF_PATTERN = `^(?:[A-Za-z0-9_.-]|${VAR})+$`
+const TEMPLATE_REF_PATTERN = `^(?:[A-Za-z0-9_./-]|${VAR})+$`
 
 /** Each param accepts its own schema or a string using a sweep variable. */
 const templateParams = (meta: NodeMeta): JsonSchema => {
@@ -154,8 +155,22 @@ export const pipelineSchema = (metas: readonly NodeMeta[], form: "file" | "expan
     description: { type: "string" },
     include: {
       type: "array",
-      description: "Pipeline files (relative to this one) whose nodes and profiles are merged into this one.",
-      items: { type: "string" },
+      description:
+        'Pipeline files (relative to this one) whose nodes and profiles are merged into this one. A plain path is a shared sub-DAG (its nodes keep their ids, one copy however often included); `{ file, as }` puts the file\'s own nodes under `as/` ("ddpm/train").',
+      items: {
+        anyOf: [
+          { type: "string" },
+          {
+            type: "object",
+            additionalProperties: false,
+            required: ["file", "as"],
+            properties: {
+              file: { type: "string", description: "Pipeline file, relative to this one." },
+              as: { type: "string", pattern: ID_PATTERN, description: "Namespace: the file's nodes become `as/<id>`; its plain includes stay shared." },
+            },
+          },
+        ],
+      },
     },
     nodes: {
       type: "object",

@@ -5,11 +5,11 @@
 // A module is imported only when its metadata is missing or when the node actually has to run.
 import { existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs"
 import { basename, join } from "node:path"
-import { pathToFileURL } from "node:url"
 import type { AnyNode } from "../node.ts"
 import { portOf } from "../node.ts"
 import { RegistryError } from "../errors.ts"
 import { canonicalJson, sha256 } from "../key/canonical.ts"
+import { importModule } from "../import-module.ts"
 import { writeFileAtomic } from "../store/atomic.ts"
 import { type CodeVersion, makeCodeVersioner } from "./code-version.ts"
 
@@ -61,7 +61,7 @@ export const kindFiles = (nodesDir: string): string[] =>
 const importNode = async (file: string, kind: string): Promise<AnyNode> => {
   let mod: unknown
   try {
-    mod = await import(pathToFileURL(file).href)
+    mod = await importModule(file)
   } catch (e) {
     throw new RegistryError({ file, reason: `failed to load: ${e instanceof Error ? e.message : String(e)}` })
   }

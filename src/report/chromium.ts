@@ -17,8 +17,14 @@ export interface PageCheck {
   readonly plots: number // <svg class="marks"> elements rendered by vega
   readonly images: number // sample <img> elements
   readonly brokenImages: number // sample images whose data did not decode
-  readonly dagNodes: number
+  readonly dagNodes: number // boxes: nodes and collapsed sweeps
+  readonly dagSweeps: number
   readonly title: string
+  /** Page width against viewport width: equal means no horizontal scrolling. */
+  readonly scrollWidth: number
+  readonly clientWidth: number
+  /** The DAG is drawn at full size (not shrunk) and inside its column. */
+  readonly dagFits: boolean
   /** Full-page PNG screenshot when asked for. */
   readonly screenshot: Uint8Array | null
 }
@@ -29,11 +35,15 @@ export class ChromiumError extends Error {
 
 /** Counts evaluated in the page; kept as one expression string because it runs inside Chromium. */
 const PROBE = `JSON.stringify({
-  plots: document.querySelectorAll("#plots svg.marks").length,
-  images: document.querySelectorAll("#samples img").length,
-  brokenImages: [...document.querySelectorAll("#samples img")].filter((i) => !i.complete || i.naturalWidth === 0).length,
-  dagNodes: document.querySelectorAll("svg.dag g.node").length,
+  plots: document.querySelectorAll("figure.plot svg.marks").length,
+  images: document.querySelectorAll("figure.sample img").length,
+  brokenImages: [...document.querySelectorAll("figure.sample img")].filter((i) => !i.complete || i.naturalWidth === 0).length,
+  dagNodes: document.querySelectorAll("svg.dag g.node, svg.dag g.sweep").length,
+  dagSweeps: document.querySelectorAll("svg.dag g.sweep").length,
   title: document.title,
+  scrollWidth: document.documentElement.scrollWidth,
+  clientWidth: document.documentElement.clientWidth,
+  dagFits: [...document.querySelectorAll("svg.dag")].every((s) => s.getBoundingClientRect().width <= s.parentElement.clientWidth && s.getBoundingClientRect().width >= s.viewBox.baseVal.width * 0.999),
 })`
 
 interface CdpMessage {

@@ -5,10 +5,11 @@ import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import type { RunRecord } from "../exec/record.ts"
 import { escapeHtml as h } from "./escape.ts"
-import { fmtNum, gridHtml, KEY_SCALARS, orderScalars, type Grid } from "./html.ts"
+import { fmtNum } from "./format.ts"
+import { gridHtml, KEY_SCALARS, orderScalars, type Grid } from "./html.ts"
 import type { ReportData } from "./load.ts"
-import { isLossTable, lossColumns, lossPoints, type PlotSpec, qualityPlots, qualityPoints, type RenderedPlot, scaleOf } from "./plots.ts"
-import { seriesLabeller } from "./series.ts"
+import { isLossTable, lossColumns, lossPoints, type PlotSpec, qualityPlots, type RenderedPlot, scaleOf } from "./plots.ts"
+import { samplerPoints } from "./series.ts"
 
 export class RunNotFound extends Error {
   readonly _tag = "RunNotFound"
@@ -88,13 +89,13 @@ export const compareText = (rows: readonly CompareRow[], columns: readonly strin
   return `${[line(header), ...body.map(line)].join("\n")}\n`
 }
 
-/** Quality-vs-steps across runs (series "run · sampler" when several runs) and loss curves overlaid by node. */
+/** Quality-vs-steps across runs (series "run · model · sampler" when several runs) and loss curves overlaid by node. */
 export const comparePlotSpecs = (runs: readonly CompareRun[]): PlotSpec[] => {
   const many = runs.length > 1
-  const points = runs.flatMap((r) => {
-    const sampler = seriesLabeller(r.data.nodes, r.data.edges)
-    return qualityPoints(r.data.metrics, (e) => (many ? `${r.label} · ${sampler(e)}` : sampler(e)))
-  })
+  // A model of another run is another model: with several runs, series are "run · model · sampler".
+  const points = runs.flatMap((r) =>
+    samplerPoints(r.data.metrics, r.data.nodes, r.data.edges).map((p) => (many ? { ...p, model: `${r.label} · ${p.model ?? "?"}` } : p)),
+  )
   const losses = new Map<string, { run: string; table: Parameters<typeof lossPoints>[0] }[]>()
   for (const r of runs)
     for (const e of r.data.metrics)

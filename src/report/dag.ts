@@ -1,6 +1,7 @@
-// The run's DAG as a static SVG: nodes in columns by topological rank (longest path from a source),
-// left to right, ordered inside a column by the mean row of their parents (one barycenter pass, as
-// in Sugiyama et al. 1981, enough for pipelines of tens of nodes), coloured by run status.
+// The run's DAG as a static SVG: boxes in layers by topological rank (longest path from a source),
+// top to bottom, ordered inside a layer by the mean position of their parents (one barycenter pass,
+// as in Sugiyama et al. 1981), coloured by run status. Sweeps collapse to one box each, and a rank
+// wider than the page wraps onto several lines, so a study of 100+ nodes stays one page wide.
 import type { NodeStatus } from "../exec/progress.ts"
 import type { RunEdge } from "../exec/record.ts"
 import { escapeHtml } from "./escape.ts"
@@ -9,6 +10,8 @@ export interface DagNode {
   readonly id: string
   readonly kind: string
   readonly status: NodeStatus
+  /** The sweep that expanded the node (run.json records it): the DAG draws each sweep as one box. */
+  readonly sweep?: string | undefined
 }
 
 export interface Placed {
@@ -67,70 +70,177 @@ export const STATUS_COLORS: Readonly<Record<NodeStatus, { fill: string; stroke: 
   skipped: { fill: "#f0f0f0", stroke: "#9e9e9e" },
 }
 
-const CHAR_W = 7 // px per character at 12px monospace, a safe upper bound
+const CHAR_W = 7.4 // px per character at 12px monospace (7.2 in Chromium's DejaVu Sans Mono), a safe upper bound
 const BOX_H = 38
-const GAP_X = 56
-const GAP_Y = 20
+const GAP_X = 22 // between boxes of one line: edges crossing a layer run through these gaps
+const GAP_Y = 40
 const PAD = 10
+/** Widest drawing: a report column at 1280 px (body 1200 px less padding); wider ranks wrap. */
+export const MAX_DAG_WIDTH = 1100
+const LABEL_CHARS = 30
 
 const clip = (s: string, n: number): string => (s.length <= n ? s : `${s.slice(0, n - 1)}…`)
 
-/** Standalone SVG (no scripts, no external refs) of the DAG; each box shows id, kind and status. */
-export const dagSvg = (nodes: readonly DagNode[], edges: readonly RunEdge[]): string => {
-  if (nodes.length === 0) return ""
-  const { place, ranks, rows } = layoutDag(nodes, edges)
-  const label = (n: DagNode): { top: string; bottom: string } => ({ top: clip(n.id, 28), bottom: clip(`${n.kind} · ${n.status}`, 28) })
-  const boxW = Math.max(110, ...nodes.map((n) => Math.max(label(n).top.length, label(n).bottom.length) * CHAR_W + 16))
-  const width = PAD * 2 + ranks * boxW + (ranks - 1) * GAP_X
-  const height = PAD * 2 + rows * BOX_H + (rows - 1) * GAP_Y
-  const xy = (id: string): { x: number; y: number } => {
-    const p = place.get(id)!
-    return { x: PAD + p.rank * (boxW + GAP_X), y: PAD + p.row * (BOX_H + GAP_Y) }
+/** Worst first: a box standing for several nodes takes the colour of its worst status. */
+const SEVERITY: readonly NodeStatus[] = ["failed", "interrupted", "skipped", "ran", "cached"]
+
+export interface DagBox extends DagNode {
+  /** The recorded nodes this box stands for (one, or every node of a collapsed sweep). */
+  readonly members: readonly DagNode[]
+  readonly label: string
+  readonly detail: string
+}
+
+const statusSummary = (ns: readonly DagNode[]): string =>
+  [...SEVERITY].reverse().flatMap((s) => {
+    const c = ns.filter((n) => n.status === s).length
+    return c > 0 ? [`${c} ${s}`] : []
+  }).join(", ")
+
+/**
+ * Every sweep's expanded nodes become one box ("latent-rf/euler", "20 nodes · 20 cached"); edges are
+ * merged between boxes. Nodes without a sweep keep their own box. The node table keeps the details.
+ */
+export const collapseSweeps = (nodes: readonly DagNode[], edges: readonly RunEdge[]): { boxes: DagBox[]; edges: RunEdge[] } => {
+  const boxOf = new Map<string, string>()
+  const groups = new Map<string, DagNode[]>()
+  for (const n of nodes) {
+    const id = n.sweep === undefined ? n.id : `sweep:${n.sweep}`
+    boxOf.set(n.id, id)
+    groups.set(id, [...(groups.get(id) ?? []), n])
   }
-  const byId = new Map(nodes.map((n) => [n.id, n]))
-  // An edge skipping ranks runs through the gap between rows of each column it crosses (nearest
-  // to its straight line), instead of behind the boxes: the dummy nodes of Sugiyama layouts.
-  const gapY = (g: number): number => PAD + g * (BOX_H + GAP_Y) - GAP_Y / 2
-  const paths = edges
-    .filter((e) => byId.has(e.from) && byId.has(e.to) && e.from !== e.to)
+  const boxes = [...groups].map(([id, members]): DagBox => {
+    const first = members[0] as DagNode
+    if (first.sweep === undefined) return { ...first, members, label: first.id, detail: `${first.kind} · ${first.status}` }
+    const status = SEVERITY.find((s) => members.some((m) => m.status === s)) as NodeStatus
+    const kinds = [...new Set(members.map((m) => m.kind))]
+    return { id, kind: kinds.join(", "), status, sweep: first.sweep, members, label: first.sweep, detail: `sweep · ${members.length} nodes · ${statusSummary(members)}` }
+  })
+  const seen = new Set<string>()
+  const merged: RunEdge[] = []
+  for (const e of edges) {
+    const from = boxOf.get(e.from)
+    const to = boxOf.get(e.to)
+    if (from === undefined || to === undefined || from === to || seen.has(`${from}\0${to}`)) continue
+    seen.add(`${from}\0${to}`)
+    merged.push({ ...e, from, to })
+  }
+  return { boxes, edges: merged }
+}
+
+/** Where each box goes: ranks top to bottom, a rank wider than `perLine` boxes wraps onto more lines. */
+export interface Drawing {
+  readonly x: ReadonlyMap<string, number>
+  readonly layer: ReadonlyMap<string, number>
+  /** Left edges of the boxes on each layer (for routing edges through the gaps). */
+  readonly lines: readonly (readonly number[])[]
+  readonly width: number
+  readonly height: number
+  readonly boxW: number
+}
+
+export const drawLayout = (boxes: readonly DagBox[], edges: readonly RunEdge[], maxWidth = MAX_DAG_WIDTH): Drawing => {
+  const boxW = Math.max(110, ...boxes.map((b) => Math.ceil(Math.max(clip(b.label, LABEL_CHARS).length, clip(b.detail, LABEL_CHARS + 4).length) * CHAR_W + 18)))
+  const perLine = Math.max(1, Math.floor((maxWidth - 2 * PAD + GAP_X) / (boxW + GAP_X)))
+  const { place, ranks } = layoutDag(boxes, edges)
+  const byRank = Array.from({ length: ranks }, (_, r) =>
+    boxes
+      .filter((b) => place.get(b.id)?.rank === r)
+      .sort((a, b) => (place.get(a.id)?.row ?? 0) - (place.get(b.id)?.row ?? 0))
+      .map((b) => b.id),
+  )
+  const cols = Math.min(perLine, Math.max(1, ...byRank.map((r) => r.length)))
+  const width = 2 * PAD + cols * boxW + (cols - 1) * GAP_X
+  const x = new Map<string, number>()
+  const layer = new Map<string, number>()
+  const lines: number[][] = []
+  for (const ids of byRank)
+    for (let start = 0; start < ids.length; start += perLine) {
+      const line = ids.slice(start, start + perLine)
+      // Lines are centred, so a rank of one box sits in the middle.
+      const left = PAD + ((cols - line.length) * (boxW + GAP_X)) / 2
+      const xs = line.map((_, i) => left + i * (boxW + GAP_X))
+      line.forEach((id, i) => {
+        x.set(id, xs[i] as number)
+        layer.set(id, lines.length)
+      })
+      lines.push(xs)
+    }
+  const height = 2 * PAD + lines.length * BOX_H + Math.max(0, lines.length - 1) * GAP_Y
+  return { x, layer, lines, width, height, boxW }
+}
+
+const layerTop = (l: number): number => PAD + l * (BOX_H + GAP_Y)
+
+/**
+ * Standalone SVG (no scripts, no external refs) of the DAG, top to bottom, at most MAX_DAG_WIDTH
+ * wide: sweeps collapsed to one box each, each box showing id (or sweep) and kind · status (or node
+ * count and statuses).
+ */
+export const dagSvg = (nodes: readonly DagNode[], edges: readonly RunEdge[], maxWidth = MAX_DAG_WIDTH): string => {
+  if (nodes.length === 0) return ""
+  const { boxes, edges: boxEdges } = collapseSweeps(nodes, edges)
+  const d = drawLayout(boxes, boxEdges, maxWidth)
+  const byId = new Map(boxes.map((b) => [b.id, b]))
+  const center = (id: string): number => (d.x.get(id) as number) + d.boxW / 2
+  // Each edge leaves and enters its box at its own point, spread over the middle of the box's bottom
+  // (top) side in the order of the boxes at the other end, so a fan of edges does not start as one line.
+  const port = (side: "out" | "in") => {
+    const at = new Map<RunEdge, number>()
+    for (const b of boxes) {
+      const mine = boxEdges.filter((e) => (side === "out" ? e.from : e.to) === b.id && byId.has(e.from) && byId.has(e.to))
+      const other = (e: RunEdge) => center(side === "out" ? e.to : e.from)
+      mine.sort((p, q) => other(p) - other(q)).forEach((e, i) => at.set(e, (d.x.get(b.id) as number) + d.boxW * (0.2 + (0.6 * (i + 0.5)) / mine.length)))
+    }
+    return at
+  }
+  const [outX, inX] = [port("out"), port("in")]
+  // An edge crossing layers runs through the gap of each layer nearest to its straight line
+  // (the dummy nodes of Sugiyama layouts), not behind the boxes.
+  const paths = boxEdges
+    .filter((e) => byId.has(e.from) && byId.has(e.to))
     .map((e) => {
-      const a = xy(e.from)
-      const b = xy(e.to)
-      const [ra, rb] = [place.get(e.from)!.rank, place.get(e.to)!.rank]
-      const start = { x: a.x + boxW, y: a.y + BOX_H / 2 }
-      const end = { x: b.x - 2, y: b.y + BOX_H / 2 }
+      const [la, lb] = [d.layer.get(e.from) as number, d.layer.get(e.to) as number]
+      const start = { x: outX.get(e) ?? center(e.from), y: layerTop(la) + BOX_H }
+      const end = { x: inX.get(e) ?? center(e.to), y: layerTop(lb) - 2 }
       const segments: string[] = []
       let from = start
       const curveTo = (x: number, y: number): void => {
-        const mid = (from.x + x) / 2
-        segments.push(`C${mid},${from.y} ${mid},${y} ${x},${y}`)
+        const mid = (from.y + y) / 2
+        segments.push(`C${from.x},${mid} ${x},${mid} ${x},${y}`)
+        from = { x, y }
       }
-      for (let k = ra + 1; k < rb; k++) {
-        const left = PAD + k * (boxW + GAP_X)
-        const ideal = start.y + ((end.y - start.y) * (k - ra)) / (rb - ra)
-        const g = Math.min(rows, Math.max(0, Math.round((ideal - PAD + GAP_Y / 2) / (BOX_H + GAP_Y))))
-        curveTo(left, gapY(g))
-        segments.push(`L${left + boxW},${gapY(g)}`)
-        from = { x: left + boxW, y: gapY(g) }
+      for (let l = la + 1; l < lb; l++) {
+        const ideal = start.x + ((end.x - start.x) * (l - la)) / (lb - la)
+        const xs = d.lines[l] as readonly number[]
+        const gaps = [...xs.map((x) => x - GAP_X / 2), (xs.at(-1) as number) + d.boxW + GAP_X / 2]
+        const gx = gaps.reduce((best, g) => (Math.abs(g - ideal) < Math.abs(best - ideal) ? g : best))
+        curveTo(gx, layerTop(l))
+        segments.push(`L${gx},${layerTop(l) + BOX_H}`)
+        from = { x: gx, y: layerTop(l) + BOX_H }
       }
       curveTo(end.x, end.y)
-      return `<path d="M${start.x},${start.y} ${segments.join(" ")}" marker-end="url(#arrow)"><title>${escapeHtml(`${e.from}.${e.output} → ${e.to}.${e.input}`)}</title></path>`
+      return `<path d="M${start.x},${start.y} ${segments.join(" ")}" marker-end="url(#arrow)"><title>${escapeHtml(`${e.from.replace(/^sweep:/, "")} → ${e.to.replace(/^sweep:/, "")}`)}</title></path>`
     })
-  const boxes = nodes.map((n) => {
-    const { x, y } = xy(n.id)
-    const c = STATUS_COLORS[n.status]
-    const l = label(n)
-    const dash = n.status === "skipped" ? ` stroke-dasharray="4 3"` : ""
+  const drawn = boxes.map((b) => {
+    const x = d.x.get(b.id) as number
+    const y = layerTop(d.layer.get(b.id) as number)
+    const c = STATUS_COLORS[b.status]
+    const dash = b.status === "skipped" ? ` stroke-dasharray="4 3"` : ""
+    const sweep = b.sweep !== undefined
+    const title = sweep ? `sweep ${b.label} (${b.members.length} nodes): ${b.members.map((m) => `${m.id} ${m.status}`).join(", ")}` : `${b.id} (${b.kind}): ${b.status}`
+    // A sweep box is drawn as a small stack of cards.
+    const stack = sweep ? `<rect x="${x + 4}" y="${y - 4}" width="${d.boxW}" height="${BOX_H}" rx="5" fill="${c.fill}" stroke="${c.stroke}" stroke-width="1"/>` : ""
     return (
-      `<g class="node ${n.status}"><title>${escapeHtml(`${n.id} (${n.kind}): ${n.status}`)}</title>` +
-      `<rect x="${x}" y="${y}" width="${boxW}" height="${BOX_H}" rx="5" fill="${c.fill}" stroke="${c.stroke}" stroke-width="1.5"${dash}/>` +
-      `<text x="${x + 8}" y="${y + 15}" font-weight="bold">${escapeHtml(l.top)}</text>` +
-      `<text x="${x + 8}" y="${y + 30}" fill="#444">${escapeHtml(l.bottom)}</text></g>`
+      `<g class="${sweep ? "sweep" : "node"} ${b.status}"><title>${escapeHtml(title)}</title>${stack}` +
+      `<rect x="${x}" y="${y}" width="${d.boxW}" height="${BOX_H}" rx="5" fill="${c.fill}" stroke="${c.stroke}" stroke-width="1.5"${dash}/>` +
+      `<text x="${x + 8}" y="${y + 15}" font-weight="bold">${escapeHtml(clip(b.label, LABEL_CHARS))}</text>` +
+      `<text x="${x + 8}" y="${y + 30}" fill="#444">${escapeHtml(clip(b.detail, LABEL_CHARS + 4))}</text></g>`
     )
   })
   return (
-    `<svg xmlns="http://www.w3.org/2000/svg" class="dag" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="monospace" font-size="12">` +
+    `<svg xmlns="http://www.w3.org/2000/svg" class="dag" width="${d.width}" height="${d.height}" viewBox="0 0 ${d.width} ${d.height}" font-family="monospace" font-size="12">` +
     `<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#666"/></marker></defs>` +
-    `<g fill="none" stroke="#888" stroke-width="1.3">${paths.join("")}</g>${boxes.join("")}</svg>`
+    `<g fill="none" stroke="#888" stroke-width="1.3">${paths.join("")}</g>${drawn.join("")}</svg>`
   )
 }

@@ -2,29 +2,14 @@
 // inline SVG, no scripts, nothing fetched), so it opens from disk, survives being mailed, and a
 // headless browser can check it offline. Pure: data in, string out.
 import type { Metrics, MetricsTable } from "../artifacts/types.ts"
-import { type RunRecord, statusCounts } from "../exec/record.ts"
+import { type RunEdge, type RunRecord, statusCounts } from "../exec/record.ts"
 import type { Json } from "../key/canonical.ts"
 import { STATUS_COLORS } from "./dag.ts"
 import { escapeHtml as h } from "./escape.ts"
+import { fmtBytes, fmtNum, fmtSeconds } from "./format.ts"
 import type { ImageFile, MetricsEntry, NodeView, ReportData } from "./load.ts"
 import type { RenderedPlot } from "./plots.ts"
-
-/** Numbers for humans: 4 significant digits, exponent outside [1e-3, 1e5), integers verbatim. */
-export const fmtNum = (v: number): string => {
-  if (Number.isNaN(v)) return "NaN"
-  if (!Number.isFinite(v)) return v > 0 ? "∞" : "−∞"
-  if (Number.isInteger(v) && Math.abs(v) < 1e9) return String(v)
-  const a = Math.abs(v)
-  if (a !== 0 && (a < 1e-3 || a >= 1e5)) return v.toExponential(3)
-  return String(Number(v.toPrecision(4)))
-}
-
-const fmtCell = (v: number | string): string => (typeof v === "number" ? fmtNum(v) : v)
-
-export const fmtBytes = (n: number): string =>
-  n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`
-
-export const fmtSeconds = (s: number): string => (s < 60 ? `${s.toFixed(2)} s` : s < 3600 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${(s / 3600).toFixed(2)} h`)
+import { frontTable, type ResultTable, resultTable, type Section } from "./results.ts"
 
 /** Width and height from a PNG's IHDR chunk, or undefined when the bytes are not a PNG. */
 export const pngSize = (b: Uint8Array): { width: number; height: number } | undefined => {
@@ -39,7 +24,7 @@ export const dataUri = (mediaType: string, bytes: Uint8Array): string =>
 
 const CLASS_SCALAR = /^class_\d+$/
 /** Scalars people look for first; the rest follow alphabetically, class histogram bins last. */
-export const KEY_SCALARS: readonly string[] = ["fld", "fld_floor", "accuracy", "samples", "steps", "seconds_per_image", "mse", "psnr", "ssim", "loss", "final_loss", "final_ema_loss", "test_accuracy"]
+export const KEY_SCALARS: readonly string[] = ["fld", "fld_se", "fld_floor", "fld_floor_se", "class_share_max_dev", "accuracy", "samples", "steps", "seconds_per_image", "mse", "psnr", "ssim", "loss", "final_loss", "final_ema_loss", "test_accuracy"]
 const PRIORITY = KEY_SCALARS
 
 export const orderScalars = (names: Iterable<string>): string[] => {
@@ -57,16 +42,36 @@ export interface Grid {
   readonly rows: readonly { readonly label: string; readonly cells: readonly (string | null)[] }[]
 }
 
-/** Scalars of several metrics artifacts as one table: a row per artifact, a column per scalar name. */
+/** A scalar as shown: FLD with its standard error ("64.5 ± 1.2") when the artifact has `fld_se`. */
+const scalarCell = (scalars: Readonly<Record<string, number>>, c: string): string | null => {
+  if (!(c in scalars)) return null
+  if (c === "fld" && scalars.fld_se !== undefined) return `${fmtNum(scalars.fld!)} ± ${fmtNum(scalars.fld_se)}`
+  return fmtNum(scalars[c]!)
+}
+
+/** Scalars of several metrics artifacts as one table: a row per artifact, a column per scalar name (fld_se joins fld). */
 export const scalarGrid = (entries: readonly { label: string; metrics: Metrics }[], keep: (name: string) => boolean): Grid => {
-  const columns = orderScalars(entries.flatMap((e) => Object.keys(e.metrics.scalars))).filter(keep)
+  const columns = orderScalars(entries.flatMap((e) => Object.keys(e.metrics.scalars))).filter((c) => keep(c) && c !== "fld_se")
   return {
     columns,
     rows: entries
       .filter((e) => columns.some((c) => c in e.metrics.scalars))
-      .map((e) => ({ label: e.label, cells: columns.map((c) => (c in e.metrics.scalars ? fmtNum(e.metrics.scalars[c]!) : null)) })),
+      .map((e) => ({ label: e.label, cells: columns.map((c) => scalarCell(e.metrics.scalars, c)) })),
   }
 }
+
+/**
+ * Metrics artifacts without the ones a downstream node passes through: a sampler's `timing` whose
+ * every scalar reappears, equal, in the score node it feeds is the same measurement, shown once.
+ */
+export const withoutPassThrough = (entries: readonly MetricsEntry[], edges: readonly RunEdge[]): MetricsEntry[] =>
+  entries.filter((a) => {
+    const names = Object.keys(a.metrics.scalars)
+    return !(
+      names.length > 0 &&
+      entries.some((b) => b !== a && edges.some((e) => e.from === a.node && e.output === a.port && e.to === b.node) && names.every((n) => Object.is(b.metrics.scalars[n], a.metrics.scalars[n])))
+    )
+  })
 
 export const gridHtml = (g: Grid, corner: string): string =>
   g.rows.length === 0
@@ -77,7 +82,7 @@ export const gridHtml = (g: Grid, corner: string): string =>
 
 /** Tables up to `max` rows in full; longer ones as head and tail around an elision row. */
 export const smallTableHtml = (t: MetricsTable, max = 25, keep = 5): string => {
-  const body = (rows: MetricsTable["rows"]) => rows.map((r) => `<tr>${r.map((v) => `<td>${h(fmtCell(v))}</td>`).join("")}</tr>`).join("")
+  const body = (rows: MetricsTable["rows"]) => rows.map((r) => `<tr>${r.map((v) => `<td>${h(typeof v === "number" ? fmtNum(v) : v)}</td>`).join("")}</tr>`).join("")
   const rows =
     t.rows.length <= max
       ? body(t.rows)
@@ -105,12 +110,12 @@ const timeHtml = (n: NodeView): string => {
 }
 
 const nodesHtml = (nodes: readonly NodeView[]): string =>
-  `<div class="scroll"><table class="nodes"><thead><tr><th>node</th><th>kind</th><th>status</th><th>time</th><th>key</th><th>outputs</th><th>params</th></tr></thead><tbody>${nodes
+  `<div class="scroll"><table class="nodes"><thead><tr><th>node</th><th>kind</th><th>sweep</th><th>status</th><th>time</th><th>key</th><th>outputs</th><th>params</th></tr></thead><tbody>${nodes
     .map((n) => {
       const r = n.record
       const outs = n.outputs.map((o) => `${h(o.port)}: ${h(o.type)} (${fmtBytes(o.bytes)})`).join("<br>")
       const err = r.error !== undefined ? `<div class="error">${h(r.error)}</div>` : ""
-      return `<tr id="node-${h(r.id)}"><th>${h(r.id)}</th><td class="nowrap">${h(r.kind)}</td><td>${statusBadge(r.status)}</td><td class="nowrap">${timeHtml(n)}</td><td><code title="${h(r.key ?? "")}">${h(r.key?.slice(0, 12) ?? "–")}</code></td><td class="outs">${outs}</td><td class="params">${paramsHtml(n.params)}${err}</td></tr>`
+      return `<tr id="node-${h(r.id)}"><th>${h(r.id)}</th><td class="nowrap">${h(r.kind)}</td><td class="nowrap">${r.sweep === undefined ? "" : h(r.sweep)}</td><td>${statusBadge(r.status)}</td><td class="nowrap">${timeHtml(n)}</td><td><code title="${h(r.key ?? "")}">${h(r.key?.slice(0, 12) ?? "–")}</code></td><td class="outs">${outs}</td><td class="params">${paramsHtml(n.params)}${err}</td></tr>`
     })
     .join("")}</tbody></table></div>`
 
@@ -132,16 +137,23 @@ const headerHtml = (r: RunRecord): string => {
 
 const entryLabel = (e: MetricsEntry): string => (e.port === "metrics" ? e.node : `${e.node}.${e.port}`)
 
-const metricsHtml = (entries: readonly MetricsEntry[]): string => {
+/** Every scalar of every metrics artifact, one table per node kind (so columns fit their rows). */
+const metricsHtml = (entries: readonly MetricsEntry[], edges: readonly RunEdge[]): string => {
   if (entries.length === 0) return `<p class="muted">This run has no metrics artifacts.</p>`
-  const labelled = entries.map((e) => ({ label: entryLabel(e), metrics: e.metrics }))
-  const scalars = gridHtml(scalarGrid(labelled, (n) => !CLASS_SCALAR.test(n)), "node")
-  const classes = gridHtml(scalarGrid(labelled, (n) => CLASS_SCALAR.test(n)), "node")
-  const tables = entries.flatMap((e) =>
-    Object.entries(e.metrics.tables).map(
-      // Open when short; the sampler "meta" key/value tables repeat the scalars, so they start closed.
-      ([name, t]) => `<details${t.rows.length <= 12 && name !== "meta" ? " open" : ""}><summary>${h(entryLabel(e))} · ${h(name)} <span class="muted">(${t.rows.length} rows)</span></summary>${smallTableHtml(t)}</details>`,
-    ),
+  const shown = withoutPassThrough(entries, edges)
+  const kinds = [...new Set(shown.map((e) => e.kind))]
+  const scalars = kinds
+    .map((k) => {
+      const grid = gridHtml(scalarGrid(shown.filter((e) => e.kind === k).map((e) => ({ label: entryLabel(e), metrics: e.metrics })), (n) => !CLASS_SCALAR.test(n)), "node")
+      return grid === "" ? "" : `<h4>${h(k)}</h4>${grid}`
+    })
+    .join("")
+  const classes = gridHtml(scalarGrid(shown.map((e) => ({ label: entryLabel(e), metrics: e.metrics })), (n) => CLASS_SCALAR.test(n)), "node")
+  // Empty tables say nothing; the rest start closed unless short.
+  const tables = shown.flatMap((e) =>
+    Object.entries(e.metrics.tables)
+      .filter(([, t]) => t.rows.length > 0)
+      .map(([name, t]) => `<details${t.rows.length <= 12 && name !== "meta" ? " open" : ""}><summary>${h(entryLabel(e))} · ${h(name)} <span class="muted">(${t.rows.length} rows)</span></summary>${smallTableHtml(t)}</details>`),
   )
   return [
     scalars !== "" ? `<h3>Scalars</h3>${scalars}` : "",
@@ -153,42 +165,86 @@ const metricsHtml = (entries: readonly MetricsEntry[]): string => {
 const imageHtml = (img: ImageFile): string => {
   const size = pngSize(img.bytes)
   // Small grids (28 px digits) are scaled up by an integer factor with pixelated sampling.
-  const scale = size === undefined ? 1 : Math.max(1, Math.min(4, Math.floor(640 / Math.max(size.width, 1))))
+  const scale = size === undefined ? 1 : Math.max(1, Math.min(4, Math.floor(520 / Math.max(size.width, 1))))
   const dims = size === undefined ? "" : ` width="${size.width * scale}" height="${size.height * scale}"`
   return `<figure class="sample"><img alt="${h(img.path)}" src="${dataUri("image/png", img.bytes)}"${dims}><figcaption><b>${h(img.node)}</b> · ${h(img.path)}${size === undefined ? "" : ` <span class="muted">(${size.width}×${size.height})</span>`}</figcaption></figure>`
 }
 
+const resultTableHtml = (t: ResultTable): string =>
+  t.rows.length === 0
+    ? ""
+    : `<div class="scroll"><table class="num results"><thead><tr>${t.columns.map((c) => `<th>${h(c)}</th>`).join("")}</tr></thead><tbody>${t.rows
+        .map((r) => `<tr>${r.map((c, i) => (i < 2 ? `<th>${h(c)}</th>` : `<td>${h(c)}</td>`)).join("")}</tr>`)
+        .join("")}</tbody></table></div>`
+
+const plotsHtml = (plots: readonly RenderedPlot[]): string => plots.map((p) => `<figure class="plot" id="plot-${h(p.id)}">${p.svg}</figure>`).join("")
+
+export const sectionId = (s: Section): string => `study-${s.scope === "" ? "top" : s.scope.replace(/[^A-Za-z0-9_-]/g, "-")}`
+
+/** One study: its description, sampler table, plots (quality, speed, loss curves) and sample grids. */
+const sectionHtml = (s: Section, plots: readonly RenderedPlot[], images: readonly ImageFile[]): string => {
+  const table = resultTableHtml(resultTable(s.points, s.scope))
+  // In run order (ddpm-1000, ddim-50, ...), not file-name order.
+  const mine = images.filter((i) => s.nodes.includes(i.node)).sort((a, b) => s.nodes.indexOf(a.node) - s.nodes.indexOf(b.node))
+  const body = [
+    s.description === "" ? "" : `<p class="desc">${h(s.description)}</p>`,
+    table === "" ? "" : `<h3>Samplers</h3>${table}`,
+    plots.length === 0 ? "" : `<h3>Plots</h3><div class="plots">${plotsHtml(plots)}</div>`,
+    mine.length === 0 ? "" : `<h3>Samples</h3><div class="samples">${mine.map(imageHtml).join("")}</div>`,
+  ].join("")
+  return `<section class="study" id="${sectionId(s)}"><h2>${h(s.title)}${s.file === null ? "" : ` <span class="muted">· <code>${h(s.file)}</code></span>`}</h2>${body === "" ? `<p class="muted">Nothing measured here.</p>` : body}</section>`
+}
+
 const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:16px 24px;color:#222;background:#fff}
-h1{margin:.2em 0 .4em;font-size:1.6em}h2{margin:1.4em 0 .5em;border-bottom:1px solid #ddd;padding-bottom:.2em}h3{margin:1em 0 .4em;font-size:1.05em}
-nav a{margin-right:1em}code{font:12px ui-monospace,Menlo,Consolas,monospace}
+h1{margin:.2em 0 .4em;font-size:1.6em}h2{margin:1.4em 0 .5em;border-bottom:1px solid #ddd;padding-bottom:.2em}h3{margin:1em 0 .4em;font-size:1.05em}h4{margin:.8em 0 .2em;font-size:.95em;color:#444}
+nav{line-height:1.9}nav a{margin-right:1em;white-space:nowrap}code{font:12px ui-monospace,Menlo,Consolas,monospace}
 table{border-collapse:collapse;margin:.3em 0}th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
-thead th{background:#f5f5f5}table.kv th{background:#fafafa;font-weight:600}table.num td{text-align:right;font-variant-numeric:tabular-nums}table.num tbody th{white-space:nowrap}
-.scroll{overflow-x:auto;max-width:100%}.muted{color:#888}.error{color:#b71c1c;margin-top:.3em;white-space:pre-wrap}
+thead th{background:#f5f5f5}table.kv th{background:#fafafa;font-weight:600}table.num td{text-align:right;font-variant-numeric:tabular-nums}table.num tbody th{white-space:nowrap;font-weight:normal}
+.scroll{overflow-x:auto;max-width:100%}.muted{color:#888}.error{color:#b71c1c;margin-top:.3em;white-space:pre-wrap}.desc{max-width:900px;color:#333}
 .badge{display:inline-block;border:1px solid;border-radius:3px;padding:0 5px;font-size:12px}
-.param{display:inline-block;margin:0 .6em .1em 0;font:12px ui-monospace,Menlo,Consolas,monospace}.params{max-width:520px}.outs{font-size:12px;white-space:nowrap}table.nodes tbody th{white-space:nowrap}.nowrap{white-space:nowrap}
+.param{display:inline-block;margin:0 .6em .1em 0;font:12px ui-monospace,Menlo,Consolas,monospace}.params{max-width:460px;overflow-wrap:anywhere}.outs{font-size:12px;white-space:nowrap}table.nodes tbody th{white-space:nowrap}.nowrap{white-space:nowrap}
 .status-ok{color:#2e7d32;font-weight:600}.status-failed{color:#c62828;font-weight:600}.status-interrupted{color:#ef6c00;font-weight:600}
-figure{display:inline-block;margin:0 16px 16px 0;vertical-align:top}figcaption{font-size:12px;color:#444;margin-top:4px}
-figure.sample img{image-rendering:pixelated;border:1px solid #ddd}
-.plots figure{border:1px solid #eee;padding:6px}details{display:inline-block;vertical-align:top;margin:.3em 1.5em .3em 0}summary{cursor:pointer}
+figure{display:inline-block;margin:0 16px 16px 0;vertical-align:top;max-width:100%}figcaption{font-size:12px;color:#444;margin-top:4px;overflow-wrap:anywhere}
+figure.sample img{image-rendering:pixelated;border:1px solid #ddd;max-width:100%;height:auto}
+figure.plot{border:1px solid #eee;padding:6px;overflow-x:auto}details{display:inline-block;vertical-align:top;margin:.3em 1.5em .3em 0;max-width:100%}summary{cursor:pointer}
+svg.dag{max-width:100%;height:auto}
 tr.elided td{text-align:center;color:#888}.legend span{margin-right:1em}.warn{color:#8a5a00}
 `
 
-export const renderReportHtml = (data: ReportData, dag: string, plots: readonly RenderedPlot[]): string => {
+export interface ReportView {
+  readonly data: ReportData
+  readonly dag: string
+  readonly sections: readonly { readonly section: Section; readonly plots: readonly RenderedPlot[] }[]
+  /** The speed-quality frontier across every section, with its Pareto table. */
+  readonly frontier: RenderedPlot | undefined
+}
+
+export const renderReportHtml = (v: ReportView): string => {
+  const { data, dag } = v
   const r = data.record
   const legend = (["ran", "cached", "failed", "interrupted", "skipped"] as const).map((s) => statusBadge(s)).join(" ")
+  const points = v.sections.flatMap((s) => s.section.points)
+  const front = resultTableHtml(frontTable(points))
+  const many = v.sections.length > 1
+  const nav = [
+    ...(v.frontier !== undefined ? [["frontier", "frontier"]] : []),
+    ...v.sections.map((s) => [sectionId(s.section), s.section.title]),
+    ["dag", "DAG"],
+    ["nodes", "nodes"],
+    ["metrics", "metrics"],
+  ]
   const sections = [
     `<section id="run">${headerHtml(r)}</section>`,
-    `<nav><a href="#dag">DAG</a><a href="#nodes">nodes</a><a href="#metrics">metrics</a><a href="#plots">plots</a><a href="#samples">samples</a></nav>`,
-    `<section id="dag"><h2>DAG</h2><p class="legend">${legend}</p><div class="scroll">${dag === "" ? `<p class="muted">no nodes</p>` : dag}</div></section>`,
+    `<nav>${nav.map(([id, label]) => `<a href="#${h(id as string)}">${h(label as string)}</a>`).join("")}</nav>`,
+    v.frontier === undefined
+      ? ""
+      : `<section id="frontier"><h2>Speed and quality${many ? " across studies" : ""}</h2><div class="plots">${plotsHtml([v.frontier])}</div>${front === "" ? "" : `<h3>Pareto front <span class="muted">(no other sampler is both faster and better)</span></h3>${front}`}</section>`,
+    ...v.sections.map((s) => sectionHtml(s.section, s.plots, data.images)),
+    `<section id="dag"><h2>DAG</h2><p class="legend">${legend} <span class="muted">· a stacked box is a sweep (its nodes are in the table below)</span></p>${dag === "" ? `<p class="muted">no nodes</p>` : dag}</section>`,
     `<section id="nodes"><h2>Nodes</h2>${nodesHtml(data.nodes)}</section>`,
-    `<section id="metrics"><h2>Metrics</h2>${metricsHtml(data.metrics)}</section>`,
-    `<section id="plots" class="plots"><h2>Plots</h2>${
-      plots.length === 0 ? `<p class="muted">No loss curves or quality-vs-steps metrics in this run.</p>` : plots.map((p) => `<figure class="plot" id="plot-${h(p.id)}">${p.svg}</figure>`).join("")
-    }</section>`,
-    `<section id="samples"><h2>Samples</h2>${
-      data.images.length === 0 ? `<p class="muted">This run produced no PNG files.</p>` : data.images.map(imageHtml).join("")
-    }${data.otherFiles.length > 0 ? `<p>Other files in the run dir: ${data.otherFiles.map((f) => `<code>${h(f)}</code>`).join(", ")}</p>` : ""}</section>`,
+    `<section id="metrics"><h2>Metrics</h2>${metricsHtml(data.metrics, data.edges)}</section>`,
+    data.otherFiles.length > 0 ? `<section id="files"><h2>Other files</h2><p>${data.otherFiles.map((f) => `<code>${h(f)}</code>`).join(", ")}</p></section>` : "",
     data.warnings.length > 0 ? `<section id="warnings"><h2>Warnings</h2><ul>${data.warnings.map((w) => `<li class="warn">${h(w)}</li>`).join("")}</ul></section>` : "",
   ]
   return `<!doctype html>

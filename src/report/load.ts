@@ -2,11 +2,12 @@
 // keys name (params, timings, outputs), the metrics artifacts among those outputs, and the PNG files
 // copied into the run dir. Pure reads: a missing or corrupt manifest or object becomes a warning,
 // never an exception, because a report must never fail a run.
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
-import { join, relative } from "node:path"
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs"
+import { dirname, join, relative } from "node:path"
 import type { Metrics } from "../artifacts/types.ts"
 import type { NodeRecord, RunEdge, RunRecord } from "../exec/record.ts"
 import type { Json } from "../key/canonical.ts"
+import { writeFileAtomic } from "../store/atomic.ts"
 import { openStore, type Manifest, type Store } from "../store/store.ts"
 
 export interface OutputView {
@@ -97,9 +98,38 @@ const METRICS = "metrics"
 
 const decodeMetrics = async (store: Store, digest: string): Promise<Metrics> => {
   // Imported on first use: a run without metrics (a fully cached data pipeline) never pays for
-  // Arrow (the codec imports it too), about a second through the tsx loader.
+  // Arrow (the codec imports it too).
   const [{ tableFromIPC }, { MetricsType }] = await Promise.all([import("apache-arrow"), import("../artifacts/metrics.ts")])
   return MetricsType.decode(tableFromIPC(store.readObject(digest)))
+}
+
+/** JSON has no Infinity or NaN (an identical image's PSNR is ∞): they travel as tagged strings. */
+const NON_FINITE = "\u0000num:"
+const toJson = (m: Metrics): string => JSON.stringify(m, (_, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? `${NON_FINITE}${v}` : v))
+const fromJson = (text: string): Metrics => JSON.parse(text, (_, v: unknown) => (typeof v === "string" && v.startsWith(NON_FINITE) ? Number(v.slice(NON_FINITE.length)) : v)) as Metrics
+
+/**
+ * A metrics object decoded once, then read as JSON from cache/memo/metrics/<digest>.json: objects
+ * are content-addressed, so the memo can never go stale, and a fully cached run's report loads no
+ * Arrow at all.
+ */
+const readMetrics = async (store: Store, digest: string): Promise<Metrics> => {
+  const memo = join(store.dir, "memo", "metrics", `${digest}.json`)
+  if (existsSync(memo)) {
+    try {
+      return fromJson(readFileSync(memo, "utf8"))
+    } catch {
+      // a torn memo: decode again and overwrite it
+    }
+  }
+  const m = await decodeMetrics(store, digest)
+  try {
+    mkdirSync(dirname(memo), { recursive: true })
+    writeFileAtomic(memo, toJson(m))
+  } catch {
+    // a read-only cache only costs speed
+  }
+  return m
 }
 
 /** Gathers a run's report data; `cacheDir` is the artifact store the run used. */
@@ -131,13 +161,16 @@ export const loadReportData = async (runDir: string, record: RunRecord, cacheDir
     for (const [port, o] of Object.entries(m.outputs)) {
       if (o.type !== METRICS) continue
       try {
-        metrics.push({ node: n.id, kind: n.kind, port, metrics: await decodeMetrics(store, o.digest) })
+        metrics.push({ node: n.id, kind: n.kind, port, metrics: await readMetrics(store, o.digest) })
       } catch (e) {
         warnings.push(`${n.id}.${port}: cannot read metrics: ${messageOf(e)}`)
       }
     }
   }
   const files = listFiles(runDir).filter((f) => !REPORT_FILES.has(f))
+  // The executor copies a node's files to <node id>/<name>; a namespaced id has a "/" of its own.
+  const producer = new Map(record.nodes.flatMap((n) => n.files.map((f) => [f, n.id] as const)))
+  const nodeOfFile = (f: string): string => producer.get(f) ?? record.nodes.map((n) => n.id).find((id) => f.startsWith(`${id}/`)) ?? (f.includes("/") ? f.slice(0, f.indexOf("/")) : "")
   const images: ImageFile[] = []
   const otherFiles: string[] = []
   for (const f of files) {
@@ -147,7 +180,7 @@ export const loadReportData = async (runDir: string, record: RunRecord, cacheDir
       if (size > MAX_EMBED_BYTES) warnings.push(`${f}: ${(size / 2 ** 20).toFixed(1)} MiB, too large to embed`)
       continue
     }
-    images.push({ path: f, node: f.includes("/") ? f.slice(0, f.indexOf("/")) : "", bytes: readFileSync(join(runDir, f)) })
+    images.push({ path: f, node: nodeOfFile(f), bytes: readFileSync(join(runDir, f)) })
   }
   return { record, runDir, nodes, edges: edgesOf(record, manifests), metrics, images, otherFiles, warnings }
 }

@@ -1,10 +1,17 @@
 // Report plots as Vega-Lite specs (Satyanarayan et al. 2017), compiled with vega-lite and rendered
 // to static SVG server-side by vega's headless View: the report stays one self-contained file with
 // no scripts. Spec builders are pure (tests check them as data); only `renderPlot` touches vega.
+import { existsSync, mkdirSync, readFileSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath } from "node:url"
 import { Worker } from "node:worker_threads"
 import type { TopLevelSpec } from "vega-lite"
 import type { MetricsTable } from "../artifacts/types.ts"
+import { sha256 } from "../key/canonical.ts"
+import { writeFileAtomic } from "../store/atomic.ts"
+import type { GuidancePoint } from "./guidance-series.ts"
 import type { MetricsEntry } from "./load.ts"
+import { localModel, type SamplerPoint, seriesLabel } from "./series.ts"
 
 export interface PlotSpec {
   readonly id: string
@@ -18,8 +25,11 @@ export interface RenderedPlot {
   readonly svg: string
 }
 
-const WIDTH = 380
-const HEIGHT = 230
+// Two plots with their legends side by side in the 1152-px column of a 1280-px window.
+const WIDTH = 320
+const HEIGHT = 220
+/** Wide plots (the frontier) stay inside a 1280-px page with their legend. */
+const WIDE = 760
 /** Loss tables longer than this are strided down: the SVG keeps one path point per row. */
 export const MAX_POINTS = 600
 
@@ -73,7 +83,7 @@ export const lossPoints = (t: MetricsTable): LossPoint[] => {
  * One line chart per loss table of every metrics artifact. No smoothing here: the producers already
  * store window means (train-vae, train-classifier) or an EMA column (train-diffusion's ema_loss).
  */
-export const lossCurvePlots = (entries: readonly MetricsEntry[]): PlotSpec[] =>
+export const lossCurvePlots = (entries: readonly MetricsEntry[], scope: string | null = null): PlotSpec[] =>
   entries.flatMap((e) =>
     Object.entries(e.metrics.tables)
       .filter(([, t]) => isLossTable(t))
@@ -83,7 +93,8 @@ export const lossCurvePlots = (entries: readonly MetricsEntry[]): PlotSpec[] =>
         if (new Set(values.map((v) => v.step)).size < 2) return []
         const spec: TopLevelSpec = {
           $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-          title: `${e.node} · ${name}`,
+          // Inside a study's section its namespace goes unsaid, as in the study's own report.
+          title: `${scope !== null && scope !== "" && e.node.startsWith(`${scope}/`) ? e.node.slice(scope.length + 1) : e.node} · ${name}`,
           width: WIDTH,
           height: HEIGHT,
           background: "white",
@@ -95,28 +106,9 @@ export const lossCurvePlots = (entries: readonly MetricsEntry[]): PlotSpec[] =>
             color: { field: "series", type: "nominal", title: null },
           },
         }
-        return [{ id: `loss-${e.node}-${e.port}-${name}`, title: `${e.node} · ${name}`, spec }]
+        return [{ id: `loss-${e.node}-${e.port}-${name}`, title: String(spec.title), spec }]
       }),
   )
-
-export interface QualityPoint {
-  readonly node: string
-  readonly series: string
-  readonly steps: number
-  readonly fld: number | null
-  readonly floor: number | null
-  readonly secondsPerImage: number | null
-}
-
-/** One point per metrics artifact that carries `steps` (score nodes pass the sampler's through). */
-export const qualityPoints = (entries: readonly MetricsEntry[], seriesOf: (e: MetricsEntry) => string): QualityPoint[] =>
-  entries.flatMap((e) => {
-    const s = e.metrics.scalars
-    const steps = s.steps
-    if (!isNum(steps)) return []
-    const num = (k: string): number | null => (isNum(s[k]) ? s[k] : null)
-    return [{ node: e.node, series: seriesOf(e), steps, fld: num("fld"), floor: num("fld_floor"), secondsPerImage: num("seconds_per_image") }]
-  })
 
 const xSteps = (steps: readonly number[]) => ({
   field: "steps",
@@ -127,71 +119,75 @@ const xSteps = (steps: readonly number[]) => ({
   axis: { values: [...new Set(steps)].sort((a, b) => a - b) },
 })
 
+const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
+
+/** The real-vs-real floors (one dashed rule each: floors differ when sample counts differ) on a y encoding. */
+const floorLayer = (floors: readonly number[], y: object) => ({
+  data: { values: floors.map((f) => ({ floor: f, label: `real-vs-real floor ${f.toPrecision(3)}` })) },
+  layer: [
+    { mark: { type: "rule" as const, strokeDash: [6, 4], color: "#555" }, encoding: { y: { ...y, field: "floor" } } },
+    {
+      mark: { type: "text" as const, align: "left" as const, dx: 4, dy: -6, color: "#555" },
+      encoding: { y: { ...y, field: "floor" }, x: { value: 0 }, text: { field: "label" } },
+    },
+  ],
+})
+
+const floorsOf = (points: readonly { readonly floor: number | null }[]): number[] => [...new Set(points.map((p) => p.floor).filter((f): f is number => f !== null))]
+
+// Specs carry no node ids (a static SVG has no tooltips): the same study plotted in its own run and
+// inside study.yaml gives the same spec, so the second report finds the first one's SVG memoised.
+
 /**
- * FLD vs steps per sampler with the real-vs-real floor as a dashed rule (one rule per distinct
- * floor: floors differ when sample counts differ), and seconds per image vs steps.
+ * FLD vs steps, one line per series (model · sampler setting), ± its standard error when the score
+ * reports one, with the real-vs-real floor as a dashed rule; and seconds per image vs steps. `scope`
+ * shortens the model ids of one report section; `id` keeps plot ids unique across sections.
  */
-export const qualityPlots = (points: readonly QualityPoint[]): PlotSpec[] => {
+export const qualityPlots = (points: readonly SamplerPoint[], scope: string | null = null, id = ""): PlotSpec[] => {
   const plots: PlotSpec[] = []
   const withFld = points.filter((p) => p.fld !== null)
-  const color = { field: "series", type: "nominal" as const, title: "sampler" }
+  const color = { field: "series", type: "nominal" as const, title: "model · sampler" }
   if (withFld.length > 0) {
-    const floors = [...new Set(withFld.map((p) => p.floor).filter((f): f is number => f !== null))]
-    const ys = [...withFld.map((p) => p.fld as number), ...floors]
+    const floors = floorsOf(withFld)
+    const se = (p: SamplerPoint) => p.fldSe ?? 0
+    const ys = [...withFld.flatMap((p) => [(p.fld as number) - se(p), (p.fld as number) + se(p)]), ...floors].filter((v) => v > 0)
     const y = { type: "quantitative" as const, title: "FLD (lower is better)", scale: scaleOf(ys) }
+    const values = withFld.map((p) => ({ series: seriesLabel(p, scope), steps: p.steps, fld: p.fld, lo: (p.fld as number) - se(p), hi: (p.fld as number) + se(p) }))
+    const x = xSteps(withFld.map((p) => p.steps))
     plots.push({
-      id: "quality-fld",
+      id: `quality-fld${id}`,
       title: "FLD vs sampling steps",
       spec: {
-        $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+        $schema: SCHEMA,
         title: "FLD vs sampling steps",
         width: WIDTH,
         height: HEIGHT,
         background: "white",
         layer: [
           {
-            data: { values: withFld.map((p) => ({ series: p.series, steps: p.steps, fld: p.fld, node: p.node })) },
-            mark: { type: "line", point: true },
-            encoding: { x: xSteps(withFld.map((p) => p.steps)), y: { ...y, field: "fld" }, color, tooltip: [{ field: "node" }, { field: "fld" }] },
+            data: { values },
+            layer: [
+              { mark: { type: "line", point: true }, encoding: { x, y: { ...y, field: "fld" }, color } },
+              ...(withFld.some((p) => p.fldSe !== null) ? [{ mark: { type: "rule" as const }, encoding: { x, y: { ...y, field: "lo" }, y2: { field: "hi" }, color } }] : []),
+            ],
           },
-          ...(floors.length > 0
-            ? [
-                {
-                  data: { values: floors.map((f) => ({ floor: f, label: `real-vs-real floor ${f.toPrecision(3)}` })) },
-                  layer: [
-                    { mark: { type: "rule" as const, strokeDash: [6, 4], color: "#555" }, encoding: { y: { ...y, field: "floor" } } },
-                    {
-                      mark: { type: "text" as const, align: "left" as const, dx: 4, dy: -6, color: "#555" },
-                      encoding: { y: { ...y, field: "floor" }, x: { value: 0 }, text: { field: "label" } },
-                    },
-                  ],
-                },
-              ]
-            : []),
+          ...(floors.length > 0 ? [floorLayer(floors, y)] : []),
         ],
       },
     })
   }
-  // A sampling node's own timing metrics and the score node passing them through give the same
-  // point twice; keep one.
-  const seen = new Set<string>()
-  const withSpi = points.filter((p) => {
-    const k = JSON.stringify([p.series, p.steps, p.secondsPerImage])
-    const fresh = p.secondsPerImage !== null && !seen.has(k)
-    seen.add(k)
-    return fresh
-  })
+  const withSpi = points.filter((p) => p.secondsPerImage !== null)
   if (withSpi.length > 0) {
     plots.push({
-      id: "quality-speed",
+      id: `quality-speed${id}`,
       title: "seconds per image vs sampling steps",
       spec: {
-        $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+        $schema: SCHEMA,
         title: "seconds per image vs sampling steps",
         width: WIDTH,
         height: HEIGHT,
         background: "white",
-        data: { values: withSpi.map((p) => ({ series: p.series, steps: p.steps, spi: p.secondsPerImage, node: p.node })) },
+        data: { values: withSpi.map((p) => ({ series: seriesLabel(p, scope), steps: p.steps, spi: p.secondsPerImage })) },
         mark: { type: "line", point: true },
         encoding: {
           x: xSteps(withSpi.map((p) => p.steps)),
@@ -202,6 +198,90 @@ export const qualityPlots = (points: readonly QualityPoint[]): PlotSpec[] => {
     })
   }
   return plots
+}
+
+/**
+ * Classifier-free guidance (pipelines/cfg.yaml): accuracy against the requested labels vs the
+ * guidance scale s, and FLD vs s with the real-vs-real floor, one line per conditioning route. Its
+ * samplers share one step count, so these replace the section's steps plots (src/report/index.ts).
+ */
+export const guidancePlots = (points: readonly GuidancePoint[], id = ""): PlotSpec[] => {
+  const x = { field: "s", type: "quantitative" as const, title: "guidance scale s", scale: { nice: false }, axis: { values: [...new Set(points.map((p) => p.guidance))].sort((a, b) => a - b) } }
+  const color = { field: "route", type: "nominal" as const, title: "route" }
+  const line = (title: string, field: string, y: object, values: readonly object[], extra: readonly object[] = []): PlotSpec => ({
+    id: `guidance-${field}${id}`,
+    title,
+    spec: {
+      $schema: SCHEMA,
+      title,
+      width: WIDTH,
+      height: HEIGHT,
+      background: "white",
+      layer: [{ data: { values }, mark: { type: "line", point: true }, encoding: { x, y: { ...y, field }, color } }, ...extra],
+    } as TopLevelSpec,
+  })
+  const plots: PlotSpec[] = []
+  const acc = points.filter((p) => p.accuracy !== null)
+  if (acc.length > 0)
+    plots.push(line("accuracy vs guidance scale", "accuracy", { type: "quantitative", title: "accuracy (requested label)", scale: { zero: false } }, acc.map((p) => ({ route: p.route, s: p.guidance, accuracy: p.accuracy }))))
+  const fld = points.filter((p) => p.fld !== null)
+  if (fld.length > 0) {
+    const floors = floorsOf(fld)
+    const y = { type: "quantitative" as const, title: "FLD (lower is better)", scale: scaleOf([...fld.map((p) => p.fld as number), ...floors]) }
+    plots.push(line("FLD vs guidance scale", "fld", y, fld.map((p) => ({ route: p.route, s: p.guidance, fld: p.fld })), floors.length > 0 ? [floorLayer(floors, y)] : []))
+  }
+  return plots
+}
+
+/** Points no other point beats on both axes (lower FLD and fewer seconds per image), fastest first. */
+export const paretoFront = <P extends { readonly fld: number | null; readonly secondsPerImage: number | null }>(points: readonly P[]): P[] => {
+  const pts = points.filter((p) => p.fld !== null && p.secondsPerImage !== null)
+  const sorted = [...pts].sort((a, b) => (a.secondsPerImage as number) - (b.secondsPerImage as number) || (a.fld as number) - (b.fld as number))
+  const front: P[] = []
+  for (const p of sorted) if (front.length === 0 || (p.fld as number) < (front.at(-1)!.fld as number)) front.push(p)
+  return front
+}
+
+/** "ddim-50", "rf-euler-1 eta=0.5": a point's label on the frontier plot (its model is the colour). */
+export const pointLabel = (p: SamplerPoint): string => `${p.sampler}-${p.steps}${p.setting === "" ? "" : ` ${p.setting}`}`
+
+/**
+ * The speed-quality frontier: FLD against seconds per image for every scored sampler of every model,
+ * each point labelled (colour: model, shape: sampler), the Pareto front as a dashed line.
+ */
+export const frontierPlot = (points: readonly SamplerPoint[], scope: string | null = null, id = ""): PlotSpec | undefined => {
+  const pts = points.filter((p) => p.fld !== null && p.secondsPerImage !== null && (p.secondsPerImage as number) > 0)
+  if (pts.length === 0) return undefined
+  const values = pts.map((p) => ({ model: localModel(p, scope), sampler: p.sampler, label: pointLabel(p), spi: p.secondsPerImage, fld: p.fld }))
+  const front = paretoFront(pts).map((p) => ({ spi: p.secondsPerImage, fld: p.fld }))
+  const floors = floorsOf(pts)
+  const y = { type: "quantitative" as const, title: "FLD (lower is better)", scale: scaleOf([...pts.map((p) => p.fld as number), ...floors]) }
+  const x = { field: "spi", type: "quantitative" as const, title: "seconds per image (log)", scale: { type: "log" as const } }
+  return {
+    id: `frontier${id}`,
+    title: "speed-quality frontier",
+    spec: {
+      $schema: SCHEMA,
+      title: "speed-quality frontier: FLD vs seconds per image (dashed: Pareto front)",
+      width: WIDE,
+      height: 360,
+      background: "white",
+      layer: [
+        { data: { values: front }, mark: { type: "line", strokeDash: [4, 3], color: "#999" }, encoding: { x, y: { ...y, field: "fld" }, order: { field: "spi" } } },
+        {
+          data: { values },
+          layer: [
+            {
+              mark: { type: "point", filled: true, size: 60 },
+              encoding: { x, y: { ...y, field: "fld" }, color: { field: "model", type: "nominal", title: "model", legend: { labelLimit: 240 } }, shape: { field: "sampler", type: "nominal", title: "sampler" } },
+            },
+            { mark: { type: "text", align: "left", dx: 6, dy: -5, fontSize: 10 }, encoding: { x, y: { ...y, field: "fld" }, text: { field: "label" }, color: { field: "model", type: "nominal", title: "model" } } },
+          ],
+        },
+        ...(floors.length > 0 ? [floorLayer(floors, y)] : []),
+      ],
+    },
+  }
 }
 
 export interface RenderResult {
@@ -217,9 +297,56 @@ const isReply = (v: unknown): v is WorkerReply =>
 /**
  * Vega-Lite -> Vega -> static SVG (no DOM, no network: data is inline), all specs in one worker
  * thread (src/report/vega-worker.mjs). A spec vega rejects becomes a warning, not an exception, so
- * one bad plot never costs the rest of the report.
+ * one bad plot never costs the rest of the report. With `cacheDir`, SVGs are memoised under
+ * memo/plots/ by a digest of their spec: a rerun whose metrics did not change (a fully cached run)
+ * starts no worker and loads no vega, which is most of what its report used to cost.
  */
-export const renderPlots = (specs: readonly PlotSpec[], timeoutMs = 120_000): Promise<RenderResult> => {
+export const renderPlots = async (specs: readonly PlotSpec[], opts: { readonly cacheDir?: string; readonly timeoutMs?: number } = {}): Promise<RenderResult> => {
+  if (specs.length === 0) return { plots: [], warnings: [] }
+  const memoDir = opts.cacheDir === undefined ? undefined : join(opts.cacheDir, "memo", "plots")
+  const format = memoDir === undefined ? "" : memoFormat()
+  const memoFile = (s: PlotSpec): string | undefined => (memoDir === undefined ? undefined : join(memoDir, `${sha256(`${format}\n${JSON.stringify(s.spec)}`)}.svg`))
+  const memo = new Map<string, string>()
+  for (const s of specs) {
+    const f = memoFile(s)
+    const svg = f !== undefined && existsSync(f) ? readFileSync(f, "utf8") : ""
+    if (svg.startsWith("<svg") && svg.trimEnd().endsWith("</svg>")) memo.set(s.id, svg) // else torn: render again
+  }
+  const missing = specs.filter((s) => !memo.has(s.id))
+  const fresh = await renderInWorker(missing, opts.timeoutMs ?? 120_000)
+  for (const p of fresh.plots) {
+    const f = memoFile(missing.find((s) => s.id === p.id) as PlotSpec)
+    if (f === undefined) continue
+    try {
+      mkdirSync(dirname(f), { recursive: true })
+      writeFileAtomic(f, p.svg)
+    } catch {
+      // a read-only cache only costs speed
+    }
+  }
+  const rendered = new Map(fresh.plots.map((p) => [p.id, p.svg]))
+  return {
+    plots: specs.flatMap((s) => {
+      const svg = memo.get(s.id) ?? rendered.get(s.id)
+      return svg === undefined ? [] : [{ id: s.id, title: s.title, svg }]
+    }),
+    warnings: fresh.warnings,
+  }
+}
+
+/** The installed version of a package, found the way Node resolves it from this file. */
+const packageVersion = (name: string): string => {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const pj = join(dir, "node_modules", name, "package.json")
+    if (existsSync(pj)) return String((JSON.parse(readFileSync(pj, "utf8")) as { version?: unknown }).version)
+    if (dirname(dir) === dir) return "missing"
+  }
+}
+
+/** What else decides an SVG besides its spec: the renderer's versions (bump the tag if the worker changes). */
+const memoFormat = (): string => `vega-svg-1 vega@${packageVersion("vega")} vega-lite@${packageVersion("vega-lite")}`
+
+const renderInWorker = (specs: readonly PlotSpec[], timeoutMs: number): Promise<RenderResult> => {
   if (specs.length === 0) return Promise.resolve({ plots: [], warnings: [] })
   return new Promise((resolve) => {
     // No loader hooks in the worker: execArgv drops tsx's --import, and an empty NODE_OPTIONS drops

@@ -51,3 +51,14 @@ t.test("train-vae: progress events, test input, interruption and config errors",
   t.match((await failNode(trainVae, { dataset: twelve }, { ...tinyVaeParams, channels: [4, 4, 4, 4] })).message, /not divisible by 8/)
   t.match((await failNode(trainVae, { dataset }, { ...tinyVaeParams, lr: 1e30 })).message, /loss is \w+ at step \d+/)
 })
+
+t.test("train-vae: lrDecay, klWarmupSteps and emaDecay reach the training; active dimensions are reported", async (t) => {
+  const p = { ...tinyVaeParams, epochs: 2 }
+  const digest = async (extra: object) => {
+    const r = await runNode(trainVae, { dataset }, { ...p, ...extra })
+    t.ok(Number.isInteger(r.metrics.scalars.test_active_dims) && r.metrics.scalars.test_active_dims! >= 0 && r.metrics.scalars.test_active_dims! <= 3)
+    return JSON.stringify(r.vae.variables.map((v) => Array.from(v.values)))
+  }
+  const all = await Promise.all([{}, { lrDecay: "cosine" }, { klWarmupSteps: 3 }, { emaDecay: 0.5 }].map(digest))
+  t.equal(new Set(all).size, 4, "each option gives other weights")
+})

@@ -7,10 +7,11 @@ import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import t, { type Test } from "tap"
 import type { RunRecord } from "../../src/exec/record.ts"
+import { GLOBAL, scopeOf } from "../../src/pipeline/scope.ts"
 
 const REPO = resolve(import.meta.dirname, "../..")
 const BIN = join(REPO, "bin/pipe.mjs")
-const needed = [BIN, ...["ddpm", "pixel-rf", "latent-ddpm", "latent-rf", "shared/judge", "shared/latent"].map((p) => join(REPO, "pipelines", `${p}.yaml`))]
+const needed = [BIN, ...["ddpm", "pixel-rf", "latent-ddpm", "latent-rf", "deepcache", "shared/judge", "shared/latent"].map((p) => join(REPO, "pipelines", `${p}.yaml`))]
 const missing = needed.filter((f) => !existsSync(f))
 if (missing.length > 0) {
   t.pass(`skipped: the engine CLI or shared pipelines are not there yet (${missing.map((f) => f.slice(REPO.length + 1)).join(", ")})`)
@@ -67,6 +68,27 @@ t.test("ddpm.yaml --profile smoke", async (t) => {
   await smoke(t, "ddpm", ["ddpm-1000", "ddim-50", "ddim-20", "ddim-10"])
 })
 
+interface Planned { readonly id: string; readonly key: string | null; readonly cached: boolean }
+const plan = async (t: Test, file: string): Promise<Planned[]> => {
+  const r = await pipe(["plan", `pipelines/${file}.yaml`, "--profile", "smoke", "--json"])
+  t.equal(r.code, 0, r.code === 0 ? `plan ${file}` : r.stderr)
+  return (JSON.parse(r.stdout) as { nodes: Planned[] }).nodes
+}
+
+t.test("study.yaml after ddpm.yaml: every node of ddpm.yaml is cached in study.yaml, with ddpm.yaml's key", async (t) => {
+  const ddpm = lastRun()
+  t.equal(ddpm.name, "ddpm")
+  const study = await plan(t, "study")
+  for (const n of ddpm.nodes) {
+    // ddpm.yaml's own nodes are ddpm/<id>; those of its plain includes (MNIST, judge, U-Net) are shared
+    const p = study.find((x) => x.id === `ddpm/${n.id}`) ?? study.find((x) => x.id === n.id)
+    t.ok(p?.cached, `${p?.id ?? n.id} cached`)
+    t.equal(p?.key, n.key, `${p?.id ?? n.id} has ddpm.yaml's key`)
+  }
+  t.ok(study.some((p) => p.id.startsWith("ddpm/score-")), "namespaced")
+  t.ok(study.some((p) => p.id === "latent-rf/train" && !p.cached), "other studies still to run")
+})
+
 t.test("pixel-rf.yaml --profile smoke reuses MNIST and the judge", async (t) => {
   const rec = await smoke(t, "pixel-rf", ["euler-1", "euler-2", "euler-5", "euler-10", "euler-50"])
   t.equal(status(rec, "judge"), "cached")
@@ -75,9 +97,7 @@ t.test("pixel-rf.yaml --profile smoke reuses MNIST and the judge", async (t) => 
 t.test("latent-ddpm then latent-rf: the VAE and latents are computed once, with identical keys", async (t) => {
   const ddpm = await smoke(t, "latent-ddpm", ["ddpm-1000", "ddim-50", "ddim-20", "ddim-10"])
   for (const id of ["vae", "latents"]) t.equal(status(ddpm, id), "ran", `${id} computed by latent-ddpm`)
-  const plan = await pipe(["plan", "pipelines/latent-rf.yaml", "--profile", "smoke", "--json"])
-  t.equal(plan.code, 0, plan.code === 0 ? "plan latent-rf" : plan.stderr)
-  const planned = (JSON.parse(plan.stdout) as { nodes: { id: string; key: string | null; cached: boolean }[] }).nodes
+  const planned = await plan(t, "latent-rf")
   for (const id of ["vae", "latents"]) {
     const n = planned.find((p) => p.id === id)
     t.ok(n?.cached, `plan: ${id} cached`)
@@ -89,6 +109,22 @@ t.test("latent-ddpm then latent-rf: the VAE and latents are computed once, with 
     t.equal(status(rf, id), "cached", `latent-rf does not recompute ${id}`)
     t.equal(key(rf, id), key(ddpm, id))
   }
+})
+
+t.test("latent-rf's report series: the base flow and the reflowed flow are separate lines", async (t) => {
+  const rec = lastRun()
+  t.equal(rec.name, "latent-rf")
+  const { loadReportData } = await import("../../src/report/load.ts")
+  const { pointsOf } = await import("../../src/report/index.ts")
+  const { seriesLabel } = await import("../../src/report/series.ts")
+  const points = pointsOf(await loadReportData(join(runs, rec.id), rec, cache))
+  const euler1 = points.filter((p) => p.steps === 1 && p.fld !== null)
+  t.same(euler1.map((p) => [p.node, p.model, seriesLabel(p)]).sort(), [
+    ["score-euler-1", "train", "train · rf-euler"],
+    ["score-reflow-euler-1", "train-reflow", "train-reflow · rf-euler"],
+  ])
+  // (reflow-pairs samples the base flow with rf-midpoint: a third series, timing only)
+  t.same([...new Set(points.filter((p) => p.sampler === "rf-euler").map((p) => seriesLabel(p)))], ["train · rf-euler", "train-reflow · rf-euler"], "one Euler series per model")
 })
 
 t.test("cfg.yaml --profile smoke: every route guided at every s, scored against the requested labels; judge, VAE and latents reused", async (t) => {
@@ -106,4 +142,46 @@ t.test("controlnet-canny.yaml --profile smoke: the base is ddpm.yaml's (cached),
   for (const id of ["ddpm-unet", "judge", "base-ddim-50"]) t.equal(status(rec, id), "cached", `${id} cached`)
   for (const id of ["controlnet", "regression", "edges-control-1", "edges-control-div", "edges-regression-test"]) t.equal(status(rec, id), "ran", id)
   t.ok(rec.nodes.find((n) => n.id === "grid")?.files.some((f) => f.endsWith(".png")), "comparison grid")
+})
+
+t.test("deepcache.yaml --profile smoke reuses both U-Nets; at 1 step every cached run is the uncached one", async (t) => {
+  const rec = await smoke(t, "deepcache", ["ddim-1", "ddim-10-n2-uniform", "ddim-100-n5-non-uniform", "euler-1-n128-uniform", "euler-10-n3-non-uniform"])
+  for (const id of ["ddpm-unet", "rf-unet", "judge"]) t.equal(status(rec, id), "cached", `${id} comes from ddpm.yaml / pixel-rf.yaml`)
+  for (const id of ["time-ddim-100", "time-euler-1"]) t.equal(status(rec, id), "ran")
+  const cmp = await pipe(["compare", "last", "--json", "--all"])
+  t.equal(cmp.code, 0, cmp.stderr)
+  const rows = (JSON.parse(cmp.stdout) as { rows: { node: string; scalars: Record<string, number> }[] }).rows
+  const scores = (re: RegExp) => rows.filter((r) => re.test(r.node)).map((r) => r.scalars)
+  const oneStep = scores(/^score-(ddim|euler)-1-n\d+-/)
+  t.equal(oneStep.length, 40, "2 models x 10 intervals x 2 schedules")
+  t.ok(oneStep.every((s) => s.mse === 0 && s.mac_speedup === 1 && s.full_steps === 1), "MSE exactly 0 and MAC speed-up exactly 1")
+  t.ok(scores(/^score-(ddim|euler)-10-n1-/).every((s) => s.mse === 0 && s.mac_speedup === 1), "interval 1 is the uncached sampler")
+  const n2 = scores(/^score-ddim-10-n2-uniform$/)[0]
+  t.ok(n2 !== undefined && n2.mac_speedup! > 1 && n2.mse! > 0 && n2.full_steps === 5, "interval 2 at 10 steps: 5 full steps, faster, not identical")
+})
+
+t.test("study.yaml --profile smoke: every node of a study run above is cached; its report passes the browser check", async (t) => {
+  const before = readdirSync(runs).map((id) => JSON.parse(readFileSync(join(runs, id, "run.json"), "utf8")) as RunRecord)
+  const r = await pipe(["run", "pipelines/study.yaml", "--profile", "smoke"])
+  t.equal(r.code, 0, r.code === 0 ? "study: exit 0" : r.stderr.slice(-3000))
+  t.notMatch(r.stderr, /warning: report failed/)
+  const rec = lastRun()
+  t.equal(rec.name, "study")
+  t.same(rec.scopes?.map((s) => s.scope), ["ddpm", "pixel-rf", "latent-ddpm", "latent-rf", "cfg", "controlnet-canny", "deepcache"], "every study of study.yaml")
+  // Studies whose standalone smoke run is above (a study added later may come after this test) and
+  // the shared nodes are cache hits: a cold-cache study trains nothing the standalone runs trained.
+  const ranAbove = new Set(before.map((b) => b.name))
+  const coveredScopes = new Set([GLOBAL, ...(rec.scopes ?? []).filter((s) => ranAbove.has(s.name)).map((s) => s.scope)])
+  t.same(rec.nodes.filter((n) => coveredScopes.has(scopeOf(n.id)) && n.status !== "cached").map((n) => n.id), [], `all cached in ${[...coveredScopes].join(", ")}`)
+  t.equal(rec.nodes.find((n) => n.id === "latent-rf/euler-5")?.sweep, "latent-rf/euler", "sweep of origin recorded")
+  const { checkPage, DEFAULT_CHROMIUM } = await import("../../src/report/chromium.ts")
+  if (!existsSync(DEFAULT_CHROMIUM)) return void t.pass(`skipped: ${DEFAULT_CHROMIUM} not installed, no browser check`)
+  const page = await checkPage(join(runs, rec.id, "report.html"), { width: 1280 })
+  t.same(page.problems, [])
+  t.equal(page.brokenImages, 0)
+  t.equal(page.images, rec.nodes.filter((n) => n.files.some((f) => f.endsWith(".png"))).length, "every grid")
+  t.ok(page.plots >= 1 + 4 * 2 + 2, `${page.plots} plots: the frontier, each study's quality and speed plots, cfg's accuracy and FLD vs s`)
+  t.equal(page.dagSweeps, new Set(rec.nodes.flatMap((n) => n.sweep ?? [])).size, "one DAG box per sweep")
+  t.equal(page.scrollWidth, page.clientWidth, "no horizontal overflow at 1280 px")
+  t.ok(page.dagFits)
 })

@@ -44,13 +44,13 @@ const load = (root: string, n: number, c: Case) => {
   }
 }
 
-t.test(`${GENERATED} generated malformed pipelines: located errors naming the defect, exit 1, no stack, no store write`, (t) => {
+t.test(`${GENERATED} generated malformed pipelines: located errors naming the defect, exit 1, no stack, no store write`, async (t) => {
   const root = mkdtempSync(join(tmpdir(), "pipe-malformed-"))
   t.teardown(() => rmSync(root, { recursive: true, force: true }))
   const seen: Record<string, number> = {}
   let n = 0
-  const result = fc.check(
-    fc.property(malformedArb, (c) => {
+  const result = await fc.check(
+    fc.asyncProperty(malformedArb, async (c) => {
       const { error, memoWritten } = load(root, n++, c)
       const defect = `${c.family}: ${(c.what.split(/[:(]/)[0] ?? "").trim().replace(/^non-finite \S+/, "non-finite").replace(/ at n\d+$/, "")}`
       seen[defect] = (seen[defect] ?? 0) + 1
@@ -59,7 +59,7 @@ t.test(`${GENERATED} generated malformed pipelines: located errors naming the de
       if (unlocated.length > 0) throw new Error(`${c.what}: unlocated ${JSON.stringify(unlocated)}`)
       if (!error.diagnostics.some((d) => c.expect.test(d.message))) throw new Error(`${c.what}: no diagnostic matches ${c.expect}: ${JSON.stringify(error.diagnostics.map((d) => d.message))}`)
       let out = ""
-      const code = reportError(error, { err: (s) => void (out += s) })
+      const code = await reportError(error, { err: (s) => void (out += s) })
       if (code !== 1) throw new Error(`${c.what}: exit ${code}`)
       if (/\n\s+at /.test(out)) throw new Error(`${c.what}: stack trace in ${out}`)
       if (memoWritten) throw new Error(`${c.what}: a memo was written`)

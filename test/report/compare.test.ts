@@ -53,6 +53,8 @@ t.test("compareText: aligned columns, one row per metrics artifact per run, blan
   const fldCol = lines[0]!.indexOf("fld") + 3
   t.ok(lines.slice(1).every((l) => l.length < fldCol || /[\d ∞]/.test(l[fldCol - 1]!)), "numbers right-aligned under the header")
   t.equal(compareText([], []), "no metrics artifacts in these runs\n")
+  const withSe = [{ run: "C", profile: null, node: "score", scalars: { fld: 30, fld_floor: 20, fld_floor_se: 0.4, fld_se: 0.9, class_share_max_dev: 0.02, class_3: 0.1 } }]
+  t.same(compareColumns(withSe, "key"), ["fld", "fld_se", "fld_floor", "fld_floor_se", "class_share_max_dev"], "standard errors next to their FLD, class balance")
 })
 
 t.test("resolveRun: id, unique prefix, last, dir; ambiguous or unknown -> RunNotFound", (t) => {
@@ -80,7 +82,7 @@ t.test("pipe compare A B --html: text table on stdout, HTML with plots across ru
   const page = readFileSync(html, "utf8")
   t.match(page, /Comparison of 2 runs/)
   t.equal(page.split('class="marks"').length - 1, 3, "FLD, speed and the overlaid loss curve")
-  t.match(page, /test &lt;pipeline&gt; 2025-01-01T00-00-00-000Z-111 · ddim/, "series label: run · sampler")
+  t.ok(page.includes("test &lt;pipeline&gt; 2025-01-01T00-00-00-000Z-111 · train · ddim"), "series label: run · model · sampler")
   t.notMatch(page, /<script/i)
   const json = captureIo(root)
   t.equal(await main(["compare", "last", "--json", "--all"], json.io), 0)

@@ -172,3 +172,81 @@ export const makeFakeRun = (t: Teardown, opts: { legacy?: boolean; name?: string
   writeRunRecord(runs, record)
   return { root, cache, runs, runDir, record, store }
 }
+
+/**
+ * A fake run of a study pipeline (src/pipeline/scope.ts): shared nodes (mnist, judge) at the top
+ * level and `studies` namespaced studies, each a training node and a sweep of `samplers` blocks
+ * (sample -> decode -> grid -> score, the sample's timing passed to the score). Node count:
+ * 3 + studies * (1 + 4 * samplers). The last study also samples a second, reflowed model with the
+ * same sampler (its own series). Scores carry fld_se and class_share_max_dev.
+ */
+export const makeFakeStudyRun = (t: Teardown, opts: { studies?: number; samplers?: number } = {}): FakeRun => {
+  const root = mkdtempSync(join(tmpdir(), "pipe-study-"))
+  t.teardown(() => rmSync(root, { recursive: true, force: true }))
+  const cache = join(root, "cache")
+  const runs = join(root, "runs")
+  const id = "2025-01-02T00-00-00-000Z-1"
+  const runDir = join(runs, id)
+  mkdirSync(runDir, { recursive: true })
+  const store = openStore(cache)
+  const nodes: NodeRecord[] = []
+  const edges: RunEdge[] = []
+  const M = MetricsType as ArtifactType<unknown>
+  const img = { type: ImageBatchType as ArtifactType<unknown>, value: { count: 1, height: 2, width: 2, channels: 1, pixels: new Float32Array(4), labels: null, meta: {} } }
+  const add = (spec: NodeSpec, inputs: Readonly<Record<string, { node: NodeRecord; port: string }>>, sweep?: string): NodeRecord => {
+    const digests = Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.node.outputs[v.port] as string]))
+    const rec = storeNode(store, runDir, spec, digests)
+    const full = sweep === undefined ? rec : { ...rec, sweep }
+    nodes.push(full)
+    for (const [input, v] of Object.entries(inputs)) edges.push({ from: v.node.id, output: v.port, to: spec.id, input })
+    return full
+  }
+  const mnist = add({ id: "mnist-train", kind: "load-mnist", status: "cached", params: { split: "train" }, outputs: { dataset: img } }, {})
+  const test = add({ id: "mnist-test", kind: "load-mnist", status: "cached", params: { split: "test" }, outputs: { dataset: img } }, {})
+  const judge = add({ id: "judge", kind: "train-classifier", status: "cached", params: { seed: 0 }, outputs: { metrics: { type: M, value: historyMetrics(50) } } }, { dataset: { node: mnist, port: "dataset" } })
+  const samplers = opts.samplers ?? 6
+  const studies = opts.studies ?? 4
+  const scopes = []
+  for (let s = 0; s < studies; s++) {
+    const ns = `study-${s}`
+    scopes.push({ scope: ns, file: `pipelines/${ns}.yaml`, name: ns, description: `Fake study ${s}.` })
+    const models = [add({ id: `${ns}/train`, kind: "train-diffusion", status: "cached", params: { seed: s }, outputs: { history: { type: M, value: historyMetrics(100 + s) } } }, { dataset: { node: mnist, port: "dataset" } })]
+    if (s === studies - 1)
+      models.push(add({ id: `${ns}/train-reflow`, kind: "train-diffusion", status: "ran", params: { seed: 100 + s }, outputs: { history: { type: M, value: historyMetrics(40 + s) } } }, { pairs: { node: models[0]!, port: "history" } }))
+    models.forEach((model, mi) => {
+      const prefix = mi === 0 ? "" : "reflow-"
+      for (let k = 0; k < (mi === 0 ? samplers : 2); k++) {
+        const steps = [1, 2, 5, 10, 20, 50, 100, 200][k % 8]! * (1 + Math.floor(k / 8))
+        const sweep = `${ns}/${prefix}samplers`
+        const sid = `${ns}/${prefix}euler-${steps}`
+        const spi = 1e-4 * steps * (s + 1)
+        const timing = { scalars: { steps, seconds_per_image: spi, count: 64 }, tables: {} }
+        const sample = add({ id: sid, kind: "sample", status: "cached", params: { sampler: "rf-euler", steps, count: 64, seed: 1 }, outputs: { images: img, timing: { type: M, value: timing } } }, { model: { node: model, port: "history" } }, sweep)
+        const decode = add({ id: `${ns}/decode-${prefix}euler-${steps}`, kind: "decode", status: "cached", params: { k: s * 100 + k + mi * 50 }, outputs: { images: img } }, { latents: { node: sample, port: "images" } }, sweep)
+        add({ id: `${ns}/grid-${prefix}euler-${steps}`, kind: "grid", status: "cached", params: { k: s * 100 + k + mi * 50 }, outputs: { file: { type: FileType as ArtifactType<unknown>, value: { name: "grid.png", mediaType: "image/png", bytes: gridPng(4 + ((s + k) % 5)) } } } }, { images: { node: decode, port: "images" } }, sweep)
+        const fld = (mi === 0 ? 700 / steps + 80 : 110 - steps) / (s + 1)
+        const metrics = { scalars: { ...scoreMetrics(fld, steps, spi).scalars, fld_se: fld / 20, class_share_max_dev: 0.03, count: 64 }, tables: { meta: { columns: ["key", "value"], rows: [] } } }
+        add({ id: `${ns}/score-${prefix}euler-${steps}`, kind: "score", status: "cached", params: { k: s * 100 + k + mi * 50 }, outputs: { metrics: { type: M, value: metrics } } }, { images: { node: decode, port: "images" }, timing: { node: sample, port: "timing" }, classifier: { node: judge, port: "metrics" }, real: { node: test, port: "dataset" } }, sweep)
+      }
+    })
+  }
+  const record: RunRecord = {
+    format: 1,
+    id,
+    pipeline: "pipelines/study.yaml",
+    name: "study",
+    profile: "smoke",
+    sets: [],
+    backend: null,
+    notes: [],
+    started: "2025-01-02T00:00:00.000Z",
+    seconds: 0.3,
+    status: "ok",
+    nodes,
+    cache,
+    edges,
+    scopes,
+  }
+  writeRunRecord(runs, record)
+  return { root, cache, runs, runDir, record, store }
+}

@@ -4,11 +4,13 @@ import fc from "fast-check"
 import t from "tap"
 import { layoutDag } from "../../src/report/dag.ts"
 import { escapeHtml } from "../../src/report/escape.ts"
-import { fmtNum, orderScalars, pngSize, smallTableHtml } from "../../src/report/html.ts"
-import { buildReport, cacheDirOf, onRunFinished, plotSpecsOf } from "../../src/report/index.ts"
+import { fmtNum } from "../../src/report/format.ts"
+import { orderScalars, pngSize, smallTableHtml } from "../../src/report/html.ts"
+import { buildReport, cacheDirOf, onRunFinished, plotSpecsOf, pointsOf } from "../../src/report/index.ts"
 import { edgesOf, loadReportData } from "../../src/report/load.ts"
-import { isLossTable, lossColumns, lossCurvePlots, lossPoints, MAX_POINTS, qualityPlots, qualityPoints, strideIndices } from "../../src/report/plots.ts"
-import { samplerFromAncestors, samplerFromTables, seriesLabeller } from "../../src/report/series.ts"
+import { isLossTable, lossColumns, lossCurvePlots, lossPoints, MAX_POINTS, qualityPlots, strideIndices } from "../../src/report/plots.ts"
+import { sectionsOf } from "../../src/report/results.ts"
+import { samplerFromTables, samplingNodeOf, type SamplerPoint, seriesLabel } from "../../src/report/series.ts"
 import { gridPng, makeFakeRun } from "./helpers.ts"
 
 const count = (s: string, needle: string): number => s.split(needle).length - 1
@@ -39,8 +41,9 @@ t.test("onRunFinished writes report.html: header, DAG, params, metrics tables, v
   t.match(html, /<h3>Class histogram of samples<\/h3>/)
   t.match(html, /<td>cosine<\/td>/, "small tables shown")
   t.match(html, /… 190 more rows …/, "long tables elided")
-  // Plots: FLD vs steps, seconds per image vs steps, the loss curve; all vega SVG.
-  t.equal(count(html, '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1" class="marks"'), 3)
+  // Plots: the speed-quality frontier, FLD vs steps, seconds per image vs steps, the loss curve; all vega SVG.
+  t.equal(count(html, '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1" class="marks"'), 4)
+  t.match(html, /speed-quality frontier/)
   t.match(html, /FLD vs sampling steps/)
   t.match(html, /real-vs-real floor 1\.25/)
   t.match(html, /seconds per image vs sampling steps/)
@@ -79,40 +82,58 @@ t.test("a missing cache or a deleted entry becomes a warning, never an exception
   t.notMatch(none, /class="marks"/, "no metrics, no plots")
 })
 
-t.test("report data: sampler labels come from the meta table, else the nearest upstream sampler param", async (t) => {
+t.test("report data: sampler points carry the sampling node, the model and the sampler", async (t) => {
   const run = makeFakeRun(t)
   const data = await loadReportData(run.runDir, run.record, run.cache)
-  t.equal(samplerFromAncestors("score-ddpm-50", data.nodes, data.edges), "ddpm")
-  t.equal(samplerFromAncestors("train", data.nodes, data.edges), undefined)
+  const params = new Map(data.nodes.map((n) => [n.record.id, n.params]))
+  t.equal(samplingNodeOf("score-ddpm-50", params, data.edges), "sample-ddpm-50")
+  t.equal(samplingNodeOf("train", params, data.edges), undefined)
   t.equal(samplerFromTables({ meta: { columns: ["key", "value"], rows: [["eta", 0], ["sampler", "ddim"]] } }), "ddim")
   t.equal(samplerFromTables({ info: { columns: ["sampler", "steps"], rows: [["rf-euler", 10]] } }), "rf-euler")
-  const entry = (scalars: Record<string, number>) => ({ node: "score-ddim-10", kind: "score", port: "metrics", metrics: { scalars, tables: {} } })
-  t.equal(seriesLabeller(data.nodes, data.edges)(entry({ eta: 1 })), "ddim η=1")
-  t.equal(seriesLabeller(data.nodes, data.edges)(entry({ eta: 0 })), "ddim")
-  t.equal(seriesLabeller([], [])(entry({})), "score-ddim-10", "no sampler anywhere: the node id")
   t.equal(samplerFromTables({ history: { columns: ["step", "loss"], rows: [[1, 0.5]] } }), undefined)
-  const specs = plotSpecsOf(data)
-  t.same(specs.map((s) => s.id), ["quality-fld", "quality-speed", "loss-train-history-history"])
-  const points = qualityPoints(data.metrics, () => "x")
-  t.same(points.map((p) => [p.node, p.steps, p.fld]), [
-    ["score-ddim-10", 10, 6],
-    ["score-ddim-50", 50, 2.8],
-    ["score-ddpm-10", 10, 23],
-    ["score-ddpm-50", 50, 7],
+  const points = pointsOf(data)
+  t.same(points.map((p) => [p.node, p.sampling, p.model, p.sampler, p.steps, p.fld]), [
+    ["score-ddim-10", "sample-ddim-10", "train", "ddim", 10, 6],
+    ["score-ddim-50", "sample-ddim-50", "train", "ddim", 50, 2.8],
+    ["score-ddpm-10", "sample-ddpm-10", "train", "ddpm", 10, 23],
+    ["score-ddpm-50", "sample-ddpm-50", "train", "ddpm", 50, 7],
   ])
+  t.same([...new Set(points.map((p) => seriesLabel(p)))], ["train · ddim", "train · ddpm"])
+  const sections = sectionsOf(run.record, points)
+  t.same(sections.map((s) => [s.scope, s.title, s.points.length]), [["", "test <pipeline>", 4]], "a plain pipeline is one section")
+  const specs = plotSpecsOf(data, sections)
+  t.equal(specs.frontier?.id, "frontier")
+  t.same(specs.sections[0]!.map((s) => s.id), ["quality-fld", "quality-speed", "loss-train-history-history"])
 })
 
-t.test("quality plots: floors become rules, one per distinct floor; no steps, no plot", (t) => {
-  const mk = (steps: number, fld: number, floor: number) => ({ node: `n${steps}`, series: "ddim", steps, fld, floor, secondsPerImage: null })
-  const [fld] = qualityPlots([mk(10, 5, 1), mk(20, 3, 1), mk(40, 2, 1.5)])
+const point = (over: Partial<SamplerPoint>): SamplerPoint => ({
+  node: "n",
+  scope: "",
+  sampling: "s",
+  model: "train",
+  sampler: "ddim",
+  setting: "",
+  steps: 10,
+  fld: null,
+  fldSe: null,
+  floor: null,
+  classDev: null,
+  accuracy: null,
+  secondsPerImage: null,
+  ...over,
+})
+
+t.test("quality plots: floors become rules, one per distinct floor; error bars when fld_se exists; no points, no plot", (t) => {
+  const [fld] = qualityPlots([point({ steps: 10, fld: 5, floor: 1 }), point({ steps: 20, fld: 3, floor: 1 }), point({ steps: 40, fld: 2, floor: 1.5 })])
   const rules = JSON.stringify(fld!.spec).match(/"rule"/g) ?? []
   t.equal(rules.length, 1)
   t.match(JSON.stringify(fld!.spec), /"floor":1,.*"floor":1\.5/)
   t.same(qualityPlots([]), [])
-  const timing = { node: "sample", series: "ddim", steps: 10, fld: null, floor: null, secondsPerImage: 0.5 }
-  const speed = qualityPlots([timing, { ...timing, node: "score", fld: 3 }]).find((p) => p.id === "quality-speed")!
-  t.equal((speed.spec as { data: { values: unknown[] } }).data.values.length, 1, "timing passed through by score counted once")
-  t.same(qualityPoints([{ node: "a", kind: "score", port: "metrics", metrics: { scalars: { fld: 3 }, tables: {} } }], () => "s"), [], "fld without steps is not a point")
+  const [withSe] = qualityPlots([point({ steps: 10, fld: 5, fldSe: 0.5 }), point({ steps: 20, fld: 3, fldSe: 0.25 })])
+  t.match(JSON.stringify(withSe!.spec), /"lo":4\.5,"hi":5\.5/)
+  t.equal((JSON.stringify(withSe!.spec).match(/"rule"/g) ?? []).length, 1, "the error bar rule")
+  const speed = qualityPlots([point({ secondsPerImage: 0.5 })]).find((p) => p.id === "quality-speed")!
+  t.equal((speed.spec as { data: { values: unknown[] } }).data.values.length, 1)
   t.end()
 })
 

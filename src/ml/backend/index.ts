@@ -1,7 +1,10 @@
-// Backend choice at start-up, best first: tfjs-node-gpu, tfjs-node (optional dependencies, loaded
-// by dynamic import so they are never required), pipe-native (our AVX-512 addon on top of tfjs-cpu),
-// wasm, cpu. Prints nothing: returns the chosen backend and notes saying why better ones were
-// unavailable, for the caller to print once and record in run.json.
+// Backend choice at start-up, best first: tfjs-node-gpu (only with a CUDA GPU), pipe-native (our
+// SIMD addon on top of tfjs-cpu), tfjs-node (CPU), wasm, cpu. pipe-native comes before tfjs-node:
+// measured here, tfjs-node's CPU build trained the reference U-Net at 45 img/s where pipe-native
+// trains at PyTorch's speed (README, "Fast compute"); `--backend tfjs-node` still forces it. Optional
+// dependencies are loaded by dynamic import so they are never required. Prints nothing: returns the
+// chosen backend and notes (why better ones were unavailable; which ISA pipe-native runs) for the
+// caller to print once and record in run.json.
 //
 // Known backend caveats (tfjs 4.22), handled here or in src/ml/nn:
 // - wasm: ResizeNearestNeighborGrad is wrong for batch > 1, so src/ml/nn upsamples by
@@ -12,7 +15,7 @@ import * as tf from "@tensorflow/tfjs"
 import { NATIVE_BACKEND, registerNativeBackend } from "./native.ts"
 
 export type BackendPreference = "native" | "tfjs-node-gpu" | "tfjs-node" | "wasm" | "cpu"
-export const BACKEND_PREFERENCES: readonly BackendPreference[] = ["tfjs-node-gpu", "tfjs-node", "native", "wasm", "cpu"]
+export const BACKEND_PREFERENCES: readonly BackendPreference[] = ["tfjs-node-gpu", "native", "tfjs-node", "wasm", "cpu"]
 
 export interface BackendChoice {
   /** The tfjs backend name now active (e.g. "tensorflow", "pipe-native", "wasm", "cpu"). */
@@ -25,7 +28,7 @@ const errorText = (e: unknown): string => (e instanceof Error ? e.message.split(
 /** Imports a package by name without TypeScript resolving it (it is an optional dependency). */
 const importOptional = async (name: string): Promise<unknown> => import(name)
 
-type Attempt = { readonly ok: true; readonly backend: string } | { readonly ok: false; readonly reason: string }
+type Attempt = { readonly ok: true; readonly backend: string; readonly note?: string } | { readonly ok: false; readonly reason: string }
 
 const activate = async (name: string): Promise<Attempt> => {
   try {
@@ -54,11 +57,18 @@ const tryTfjsNode = async (pkg: "@tensorflow/tfjs-node-gpu" | "@tensorflow/tfjs-
   return activate("tensorflow")
 }
 
+// PIPE_NATIVE_THREADS (default 2) and PIPE_NATIVE_ISA (avx512 | avx2 | neon | portable; default:
+// the widest the CPU runs) are read here and nowhere else.
 const tryNative = async (): Promise<Attempt> => {
-  const threads = Number.parseInt(process.env.PIPE_NATIVE_THREADS ?? "", 10)
-  const r = registerNativeBackend(Number.isFinite(threads) && threads > 0 ? { threads } : {})
+  const parsed = Number.parseInt(process.env.PIPE_NATIVE_THREADS ?? "", 10)
+  const threads = Number.isFinite(parsed) && parsed > 0 ? parsed : 2
+  const isa = process.env.PIPE_NATIVE_ISA === undefined || process.env.PIPE_NATIVE_ISA === "" ? undefined : process.env.PIPE_NATIVE_ISA
+  const r = registerNativeBackend({ threads, ...(isa === undefined ? {} : { isa }) })
   if (!r.ok) return r
-  return activate(NATIVE_BACKEND)
+  const a = await activate(NATIVE_BACKEND)
+  if (!a.ok) return a
+  const { isa: chosen, built, forced } = r.isa
+  return { ...a, note: `pipe-native: ${chosen} kernels${forced ? " (PIPE_NATIVE_ISA)" : ""}, ${threads} threads; built for ${built.join(", ")}` }
 }
 
 const tryWasm = async (): Promise<Attempt> => {
@@ -93,11 +103,12 @@ export const selectBackend = async (preference?: BackendPreference): Promise<Bac
     const r = await attempts[preference]()
     if (!r.ok) throw new Error(`backend "${preference}" is unavailable: ${r.reason}`)
     notes.push(`backend forced: ${preference}`)
+    if (r.note !== undefined) notes.push(r.note)
     return { backend: r.backend, notes }
   }
   for (const name of BACKEND_PREFERENCES) {
     const r = await attempts[name]()
-    if (r.ok) return { backend: r.backend, notes }
+    if (r.ok) return { backend: r.backend, notes: r.note === undefined ? notes : [...notes, r.note] }
     notes.push(`${name}: ${r.reason}`)
   }
   throw new Error(`no tfjs backend could be activated: ${notes.join("; ")}`)
@@ -106,4 +117,5 @@ export const selectBackend = async (preference?: BackendPreference): Promise<Bac
 export const isBackendPreference = (s: string): s is BackendPreference =>
   (BACKEND_PREFERENCES as readonly string[]).includes(s)
 
-export { NATIVE_BACKEND, nativeInterruptProbe, registerNativeBackend } from "./native.ts"
+export { nativeInterruptProbe } from "./interrupts.ts"
+export { NATIVE_BACKEND, registerNativeBackend } from "./native.ts"

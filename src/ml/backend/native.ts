@@ -1,22 +1,35 @@
 // The "pipe-native" tfjs backend: tfjs's CPU backend (MathBackendCPU, Float32Array storage) with
-// its hot kernels replaced by the C++ addon in native/ (AVX-512 GEMM convolutions, matmuls, fused
-// GroupNorm+SiLU, SiLU, nearest x2 upsampling, Adam, reductions). Every other kernel is the CPU
-// backend's own, copied under the new backend name, so any tfjs program runs unchanged.
+// its hot kernels replaced by the C++ addon in native/ (GEMM convolutions, matmuls, fused dense
+// layers, fused GroupNorm+SiLU, SiLU, nearest x2 upsampling, Adam, reductions). Every other kernel
+// is the CPU backend's own, copied under the new backend name, so any tfjs program runs unchanged.
 // Kernels fall back to the CPU implementation for cases the addon does not cover (dilations,
 // activations, odd broadcasts): results never depend on which path ran, only speed does.
+//
+// The addon holds one copy of its kernels per instruction set (avx512, avx2, neon, portable) and
+// runs the widest one the CPU supports; `isa` (PIPE_NATIVE_ISA) forces one. Results agree across
+// ISAs within float tolerance but not to the bit (vector widths change summation order), so
+// trained weights are reproducible per ISA and thread count.
 import { createRequire } from "node:module"
-import { existsSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as tf from "@tensorflow/tfjs"
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu"
 import * as K from "./kernel-names.ts"
+import * as D from "./dense-kernel-names.ts"
 
 export const NATIVE_BACKEND = "pipe-native"
+/** Must equal kAbiVersion in native/kernels.h (and ABI in scripts/build-native.mjs). */
+export const NATIVE_ABI = 2
+export const NATIVE_ISAS = ["avx512", "avx2", "neon", "portable"] as const
+export type NativeIsa = (typeof NATIVE_ISAS)[number]
+export const isNativeIsa = (s: string): s is NativeIsa => (NATIVE_ISAS as readonly string[]).includes(s)
 
 /** The addon's exports (native/addon.cc). All arrays are written in place. */
 export interface NativeAddon {
   readonly abiVersion: number
+  /** ISAs compiled into this build, widest first. */
+  readonly isas: readonly string[]
   conv2d(x: Float32Array, w: Float32Array, bias: Float32Array | null, y: Float32Array, shape: Int32Array, biasMode: number): void
   conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, shape: Int32Array): void
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, shape: Int32Array): void
@@ -31,31 +44,91 @@ export interface NativeAddon {
   sumMiddle(x: Float32Array, out: Float32Array, outer: number, mid: number, inner: number): void
   binaryBcast(a: Float32Array, b: Float32Array, out: Float32Array, n: number, nb: number, op: number): void
   copyStrided(src: Float32Array, srcOffset: number, srcStride: number, dst: Float32Array, dstOffset: number, dstStride: number, rows: number, cols: number): void
+  linear(x: Float32Array, w: Float32Array, b: Float32Array, y: Float32Array, z: Float32Array | null, m: number, n: number, k: number, silu: number): void
+  linearGrad(dy: Float32Array, x: Float32Array, z: Float32Array | null, dz: Float32Array | null, dw: Float32Array, db: Float32Array, m: number, n: number, k: number, silu: number): void
+  trig(x: Float32Array, y: Float32Array, n: number, op: number): void
   setThreads(n: number): void
-  /** Counts SIGINTs in C from now on (see native/addon.cc); absent in addons built before it existed. */
-  watchInterrupts?(): boolean
-  interrupts?(): number
+  /** This CPU's features as the addon's cpuid code reads them, e.g. ["avx512f", "avx2", "fma"]. */
+  cpuFeatures(): string[]
+  /** The ISA dispatch picks for a CPU with these features (or `requested`, if usable), else null. Pure. */
+  chooseIsa(features: readonly string[], requested?: string): string | null
+  /** Switches kernels; false (and no change) unless compiled in and supported by the real CPU. */
+  setIsa(isa: string): boolean
+  /** The ISA in use, null when none is usable. */
+  isa(): string | null
 }
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..")
-/** Where scripts/build-native.mjs (or node-gyp) puts the addon. */
+/** Where scripts/build-native.mjs puts the addon, and the manifest it writes beside it. */
 export const addonPath = join(repoRoot, "native", "build", "Release", "pipe_native.node")
+const manifestPathOf = (path: string): string => path.replace(/\.node$/, ".json")
 
 export type LoadResult = { readonly ok: true; readonly addon: NativeAddon } | { readonly ok: false; readonly reason: string }
 
-/** Loads the addon; never throws. The CPU must support AVX-512F (the kernels are built for it). */
+const rebuildHint = "run `node scripts/build-native.mjs`"
+
+/**
+ * Why the build at `path` must not be loaded, or null. Read from the manifest the build script
+ * writes, before any require(): an old build (-march=native, ABI 1) could fault inside require()
+ * on another CPU, and a build for another platform cannot load at all.
+ */
+const staleReason = (path: string): string | null => {
+  const mpath = manifestPathOf(path)
+  if (!existsSync(mpath)) return `native addon at ${path} has no manifest (a build older than ABI ${NATIVE_ABI}): skipped; ${rebuildHint}`
+  let m: { abi?: unknown; platform?: unknown; arch?: unknown }
+  try {
+    m = JSON.parse(readFileSync(mpath, "utf8")) as typeof m
+  } catch {
+    return `native addon manifest ${mpath} is unreadable: skipped; ${rebuildHint}`
+  }
+  if (m.abi !== NATIVE_ABI) return `native addon is stale (ABI ${String(m.abi)}, expected ${NATIVE_ABI}): skipped; ${rebuildHint}`
+  if (m.platform !== process.platform || m.arch !== process.arch) {
+    return `native addon was built for ${String(m.platform)}/${String(m.arch)}, this is ${process.platform}/${process.arch}: skipped; ${rebuildHint}`
+  }
+  return null
+}
+
+/** Loads the kernel addon; never throws. Its own cpuid dispatch keeps it off instructions the CPU lacks. */
 export const loadAddon = (path: string = addonPath): LoadResult => {
-  if (!existsSync(path)) return { ok: false, reason: `native addon not built (${path} missing; run \`node scripts/build-native.mjs\`)` }
+  if (!existsSync(path)) return { ok: false, reason: `native addon not built (${path} missing; ${rebuildHint})` }
+  const stale = staleReason(path)
+  if (stale !== null) return { ok: false, reason: stale }
   try {
     // libgomp reads these when the addon loads it: sleep instead of spinning at barriers, which
     // matters on shared 2-core machines where a spinning thread steals the core its partner needs.
     process.env.OMP_WAIT_POLICY ??= "PASSIVE"
     const addon = createRequire(import.meta.url)(path) as NativeAddon
-    if (addon.abiVersion !== 1) return { ok: false, reason: `native addon has ABI ${addon.abiVersion}, expected 1: rebuild it` }
+    if (addon.abiVersion !== NATIVE_ABI) return { ok: false, reason: `native addon has ABI ${addon.abiVersion}, expected ${NATIVE_ABI}: ${rebuildHint}` }
     return { ok: true, addon }
   } catch (e) {
     return { ok: false, reason: `native addon failed to load: ${e instanceof Error ? e.message : String(e)}` }
   }
+}
+
+export interface IsaChoice {
+  readonly isa: NativeIsa
+  /** Compiled into the addon, widest first. */
+  readonly built: readonly string[]
+  readonly forced: boolean
+}
+
+/**
+ * Picks and activates the addon's kernels: `requested` if given (PIPE_NATIVE_ISA), else the widest
+ * the CPU supports. `cpuFeatures` replaces the cpuid answer (tests fake CPUs with it); it can only
+ * narrow the choice, since the addon's setIsa re-checks the real CPU.
+ */
+export const selectIsa = (addon: NativeAddon, o: { requested?: string; cpuFeatures?: readonly string[] } = {}): { ok: true; choice: IsaChoice } | { ok: false; reason: string } => {
+  const features = o.cpuFeatures ?? addon.cpuFeatures()
+  const described = `built: ${addon.isas.join(", ")}; CPU features: ${features.length > 0 ? features.join(", ") : "none of avx512f, avx2, fma, neon"}`
+  if (o.requested !== undefined && !isNativeIsa(o.requested)) {
+    return { ok: false, reason: `PIPE_NATIVE_ISA=${o.requested} is not one of ${NATIVE_ISAS.join(", ")}` }
+  }
+  const isa = addon.chooseIsa(features, o.requested)
+  if (isa === null || !isNativeIsa(isa)) {
+    return { ok: false, reason: o.requested === undefined ? `no usable kernels (${described})` : `PIPE_NATIVE_ISA=${o.requested} unusable here (${described})` }
+  }
+  if (!addon.setIsa(isa)) return { ok: false, reason: `the CPU refuses ${isa} kernels (${described})` }
+  return { ok: true, choice: { isa, built: addon.isas, forced: o.requested !== undefined } }
 }
 
 // ---- backend with an output-buffer pool --------------------------------------------------------------
@@ -70,7 +143,7 @@ export class PipeNativeBackend extends MathBackendCPU {
   private readonly pool = new Map<number, Float32Array[]>()
   private readonly owned = new WeakSet<Float32Array>()
   private pooledBytes = 0
-  private static readonly MIN_POOLED = 16384 // elements; smaller arrays are cheap to allocate
+  private static readonly MIN_POOLED = 1024 // elements; smaller arrays are cheap to allocate (and collect)
   private static readonly MAX_POOL_BYTES = 512 * 1024 * 1024
 
   constructor() {
@@ -282,12 +355,12 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
       return s.length <= big.length && s.every((d, i) => d === big[big.length - s.length + i]) && small.length <= big.length
     }
     const sa = size(A.shape), sb = size(B.shape)
-    if (sa >= 4096 && sb >= 1 && isSuffix(A.shape, B.shape)) {
+    if (sa >= 1024 && sb >= 1 && isSuffix(A.shape, B.shape)) {
       const res = alloc(args.backend, sa)
       n.binaryBcast(vals(args.backend, A), vals(args.backend, B), res, sa, sb, op)
       return out(args.backend, [...A.shape], res)
     }
-    if (commutes && sb >= 4096 && isSuffix(B.shape, A.shape)) {
+    if (commutes && sb >= 1024 && isSuffix(B.shape, A.shape)) {
       const res = alloc(args.backend, sb)
       n.binaryBcast(vals(args.backend, B), vals(args.backend, A), res, sb, sa, op)
       return out(args.backend, [...B.shape], res)
@@ -449,6 +522,35 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     return out(a.backend, [B, oh, ow, C], res)
   }
 
+  // Fused dense layer: y = x W + b (then SiLU, keeping the pre-activation z for the gradient).
+  const linearK: KFunc = (a) => {
+    const x = input(a, "x"), w = input(a, "w"), b = input(a, "b")
+    const silu = a.attrs?.silu === true
+    const [m, k] = x.shape as [number, number], nOut = w.shape[1]!
+    const y = alloc(a.backend, m * nOut), z = silu ? alloc(a.backend, m * nOut) : null
+    n.linear(vals(a.backend, x), vals(a.backend, w), vals(a.backend, b), y, z, m, nOut, k, silu ? 1 : 0)
+    const yt = out(a.backend, [m, nOut], y)
+    return z === null ? yt : [yt, out(a.backend, [m, nOut], z)]
+  }
+  // [dw, db] (+ dz = dy * silu'(z) with silu): the parameter gradients in one pass.
+  const linearGradK: KFunc = (a) => {
+    const dy = input(a, "dy"), x = input(a, "x")
+    const silu = a.attrs?.silu === true
+    const [m, k] = x.shape as [number, number], nOut = dy.shape[1]!
+    const dw = alloc(a.backend, k * nOut), db = new Float32Array(nOut), dz = silu ? alloc(a.backend, m * nOut) : null
+    n.linearGrad(vals(a.backend, dy), vals(a.backend, x), silu ? vals(a.backend, input(a, "z")) : null, dz, dw, db, m, nOut, k, silu ? 1 : 0)
+    const parts = [out(a.backend, [k, nOut], dw), out(a.backend, [nOut], db)]
+    return dz === null ? parts : [...parts, out(a.backend, [m, nOut], dz)]
+  }
+  // tfjs-cpu's generic unary loop is slow for the timestep embedding's sin / cos.
+  const trig = (name: "Sin" | "Cos", op: number): KFunc => (a) => {
+    const x = input(a, "x")
+    if (!isF32(a.backend, x)) return cpuKernel(name)(a)
+    const y = alloc(a.backend, size(x.shape))
+    n.trig(vals(a.backend, x), y, y.length, op)
+    return out(a.backend, [...x.shape], y)
+  }
+
   return {
     Cast: cast, Equal: equal, MaxPool: maxPool,
     Concat: concat, SplitV: splitV, Slice: slice,
@@ -457,6 +559,7 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     Add: binary("Add", 0, true), Sub: binary("Sub", 1, false), Multiply: binary("Multiply", 2, true),
     [K.SILU]: siluK, [K.SILU_GRAD]: siluGradK, [K.GROUP_NORM]: groupNormK, [K.GROUP_NORM_GRAD]: groupNormGradK,
     [K.UPSAMPLE2X]: upsampleK, [K.UPSAMPLE2X_GRAD]: upsampleGradK, [K.ADAM_UPDATE]: adamK,
+    [D.LINEAR]: linearK, [D.LINEAR_GRAD]: linearGradK, Sin: trig("Sin", 0), Cos: trig("Cos", 1),
   }
 }
 
@@ -483,39 +586,52 @@ export const registerFusedGradients = (): void => {
   reg(K.UPSAMPLE2X, {
     gradFunc: (dy) => ({ x: () => run(K.UPSAMPLE2X_GRAD, { dy: dy as tf.Tensor }) as tf.Tensor }),
   })
+  reg(D.LINEAR, {
+    inputsToSave: ["x", "w"],
+    outputsToSave: [false, true], // z, the pre-activation (only with silu)
+    gradFunc: (dys, saved, attrs) => {
+      const dy = Array.isArray(dys) ? dys[0]! : dys // with silu the kernel has two outputs; z's dy is unused
+      const [x, w, z] = saved as [tf.Tensor, tf.Tensor, tf.Tensor | undefined]
+      const silu = attrs?.silu === true
+      // One kernel yields [dw, db(, dz)]; each closure picks its part (tfjs calls every closure once).
+      const parts = run(D.LINEAR_GRAD, silu ? { dy, x, z: z! } : { dy, x }, { silu }) as tf.Tensor[]
+      const g = silu ? parts[2]! : dy
+      return { x: () => tf.matMul(g, w, false, true), w: () => parts[0]!, b: () => parts[1]! }
+    },
+  })
 }
 
+export type NativeRegistration = { readonly ok: true; readonly isa: IsaChoice } | { readonly ok: false; readonly reason: string }
+
+let loaded: NativeAddon | undefined // the addon is a process-wide singleton anyway (require cache)
+
 /**
- * Registers the pipe-native backend (idempotent). Returns why it is unavailable instead of throwing.
- * `threads` defaults to 2 (the machines this targets) or PIPE_NATIVE_THREADS, read by the caller.
+ * Registers the pipe-native backend and selects its kernels' ISA (idempotent; a second call may
+ * switch ISA). Returns why it is unavailable instead of throwing. `threads` defaults to 2 (the
+ * machines this targets); `isa` forces an instruction set; `cpuFeatures` fakes the CPU (tests).
+ * The caller reads PIPE_NATIVE_THREADS / PIPE_NATIVE_ISA (src/ml/backend/index.ts).
  */
-export const registerNativeBackend = (o: { threads?: number; addon?: string } = {}): { ok: true } | { ok: false; reason: string } => {
-  if (tf.findBackendFactory(NATIVE_BACKEND) !== null) return { ok: true }
-  const loaded = loadAddon(o.addon)
-  if (!loaded.ok) return loaded
-  loaded.addon.setThreads(o.threads ?? 2)
+export const registerNativeBackend = (o: { threads?: number; addon?: string; isa?: string; cpuFeatures?: readonly string[] } = {}): NativeRegistration => {
+  if (loaded === undefined) {
+    const r = loadAddon(o.addon)
+    if (!r.ok) return r
+    loaded = r.addon
+  }
+  const chosen = selectIsa(loaded, { ...(o.isa === undefined ? {} : { requested: o.isa }), ...(o.cpuFeatures === undefined ? {} : { cpuFeatures: o.cpuFeatures }) })
+  if (!chosen.ok) return chosen
+  loaded.setThreads(o.threads ?? 2)
+  if (tf.findBackendFactory(NATIVE_BACKEND) !== null) return { ok: true, isa: chosen.choice }
   tf.registerBackend(NATIVE_BACKEND, () => new PipeNativeBackend(), 0)
   for (const k of tf.getKernelsForBackend("cpu")) {
     tf.registerKernel({ ...k, backendName: NATIVE_BACKEND })
   }
-  for (const [name, fn] of Object.entries(makeKernels(loaded.addon))) {
+  for (const [name, fn] of Object.entries(makeKernels(loaded))) {
     if (tf.getKernel(name, NATIVE_BACKEND) !== undefined) tf.unregisterKernel(name, NATIVE_BACKEND)
     tf.registerKernel({ kernelName: name, backendName: NATIVE_BACKEND, kernelFunc: fn as unknown as tf.KernelFunc })
   }
   registerFusedGradients()
-  return { ok: true }
+  return { ok: true, isa: chosen.choice }
 }
 
-/**
- * A synchronous "was Ctrl-C pressed?" for code that never yields to the event loop (a training loop
- * runs for minutes inside one JS call, and Node runs SIGINT listeners only between calls). Uses the
- * addon's C-level counter; undefined when the addon is unavailable. Call it after the process has a
- * JS SIGINT listener (the CLI installs one before any node runs).
- */
-export const nativeInterruptProbe = (): (() => boolean) | undefined => {
-  const loaded = loadAddon()
-  if (!loaded.ok) return undefined
-  const { watchInterrupts, interrupts } = loaded.addon
-  if (watchInterrupts === undefined || interrupts === undefined) return undefined
-  return watchInterrupts() ? () => interrupts() > 0 : undefined
-}
+/** The loaded addon (after registerNativeBackend succeeded): tests switch ISA per call with it. */
+export const nativeAddon = (): NativeAddon | undefined => loaded

@@ -1,21 +1,44 @@
 // Every kernel pipe-native supplies, checked against tfjs `cpu` on random shapes (fast-check):
 // relative error max|native - cpu| / max|cpu| <= 1e-4, forward and gradients, batch sizes 1..65,
-// strides 1-2, paddings 0-2, odd channel counts (tails of the 32-wide micro-kernel).
+// strides 1-2, paddings 0-2, odd channel counts (tails of every ISA's micro-kernel). Each case is
+// computed once on cpu and then on pipe-native with every instruction set this CPU runs (avx512,
+// avx2, portable on x86-64 with AVX-512), switching the addon's kernel table per call.
 import t from "tap"
 import fc from "fast-check"
 import * as tf from "@tensorflow/tfjs"
-import { NATIVE_BACKEND, registerNativeBackend } from "../../../src/ml/backend/native.ts"
+import { NATIVE_BACKEND, NATIVE_ISAS, nativeAddon, registerNativeBackend } from "../../../src/ml/backend/native.ts"
 import { groupNorm, silu, upsampleNearest2x } from "../../../src/ml/nn/ops.ts"
+import { dense } from "../../../src/ml/nn/dense.ts"
 import { Rng } from "../../../src/ml/random.ts"
 import * as K from "../../../src/ml/backend/kernel-names.ts"
 
 const reg = registerNativeBackend()
 if (!reg.ok) {
-  t.comment(`pipe-native unavailable, nothing to check: ${reg.reason}`)
-  t.pass("skipped")
+  // CI builds the addon and sets PIPE_REQUIRE_NATIVE=1: there a missing addon is a failure.
+  if (process.env.PIPE_REQUIRE_NATIVE === "1") t.fail(`pipe-native unavailable: ${reg.reason}`)
+  else t.pass(`skipped: pipe-native unavailable: ${reg.reason}`)
   process.exit(0)
 }
+const addon = nativeAddon()!
+const defaultIsa = reg.isa.isa
+/** Every ISA this build contains and this CPU executes. */
+const ISAS = NATIVE_ISAS.filter((isa) => addon.chooseIsa(addon.cpuFeatures(), isa) === isa)
+t.comment(`kernel ISAs under test: ${ISAS.join(", ")} (built: ${addon.isas.join(", ")})`)
+/** Runs f with each ISA's kernels (restoring the default afterwards). */
+const eachIsa = <T>(f: (isa: string) => T): T[] => {
+  try {
+    return ISAS.map((isa) => {
+      if (!addon.setIsa(isa)) throw new Error(`setIsa(${isa}) refused`)
+      return f(isa)
+    })
+  } finally {
+    addon.setIsa(defaultIsa)
+  }
+}
 await tf.setBackend("cpu")
+// Every case runs once on cpu and once per ISA: ~30 s on a quiet 2-core machine, but well past tap's
+// 300 s per-file timeout (package.json) when the machine is shared (measured: 470 s at load 34).
+t.setTimeout(900_000)
 
 /** Runs f on a backend; returns every output flattened (f builds its inputs from plain arrays). */
 const on = (backend: string, f: () => tf.Tensor | tf.Tensor[]): Float32Array[] => {
@@ -36,9 +59,18 @@ export const relErr = (a: Float32Array, b: Float32Array): number => {
   }
   return s === 0 ? d : d / s
 }
+/** True when every ISA's outputs match cpu's; throws naming the ISA and output otherwise (fast-check reports it). */
 const agree = (f: () => tf.Tensor | tf.Tensor[], tol = 1e-4): boolean => {
-  const ref = on("cpu", f), got = on(NATIVE_BACKEND, f)
-  return ref.length === got.length && ref.every((r, i) => relErr(got[i]!, r) <= tol)
+  const ref = on("cpu", f)
+  eachIsa((isa) => {
+    const got = on(NATIVE_BACKEND, f)
+    if (got.length !== ref.length) throw new Error(`${isa}: ${got.length} outputs, cpu ${ref.length}`)
+    ref.forEach((r, i) => {
+      const e = relErr(got[i]!, r)
+      if (!(e <= tol)) throw new Error(`${isa}: output ${i} relative error ${e} > ${tol}`)
+    })
+  })
+  return true
 }
 const normals = (seed: number, n: number) => new Rng(seed).normals(n)
 
@@ -142,6 +174,21 @@ t.test("Sum over contiguous axes, broadcasting Add/Sub/Mul, Concat, SplitV and S
   t.end()
 })
 
+t.test("fused dense layer (+SiLU), its gradients, and Sin / Cos match the plain-tfjs path", (t) => {
+  const arb = fc.record({ m: fc.integer({ min: 1, max: 300 }), k: fc.integer({ min: 1, max: 90 }), n: fc.integer({ min: 1, max: 70 }), act: fc.boolean(), seed: fc.nat() })
+  t.doesNotThrow(() => fc.assert(fc.property(arb, (c) => {
+    const xv = normals(c.seed, c.m * c.k), wv = normals(c.seed + 1, c.k * c.n), bv = normals(c.seed + 2, c.n), dyv = normals(c.seed + 3, c.m * c.n)
+    // The cpu run takes ops.ts's fallback (tf.fused.matMul, then silu): this compares the two.
+    return agree(() => {
+      const x = tf.tensor2d(xv, [c.m, c.k]), w = tf.tensor2d(wv, [c.k, c.n]), b = tf.tensor1d(bv), dy = tf.tensor2d(dyv, [c.m, c.n])
+      const f = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => dense(xx as tf.Tensor2D, ww as tf.Tensor2D, bb as tf.Tensor1D, { silu: c.act }).mul(dy).sum() as tf.Scalar
+      const arg = x.mul(3)
+      return [dense(x, w, b, { silu: c.act }), ...tf.grads(f)([x, w, b]), tf.sin(arg), tf.cos(arg), tf.grad((a: tf.Tensor) => tf.sin(a).mul(dy.slice([0, 0], [c.m, 1]).reshape([c.m, 1])).sum() as tf.Scalar)(x)]
+    })
+  }), { numRuns: 25 }))
+  t.end()
+})
+
 t.test("2x2 MaxPool, Equal and bool -> float32 Cast (the judge's pooling and its gradient mask) match cpu", (t) => {
   const arb = fc.record({ b: fc.integer({ min: 1, max: 9 }), h: fc.integer({ min: 1, max: 9 }), w: fc.integer({ min: 1, max: 9 }), c: fc.integer({ min: 1, max: 40 }), seed: fc.nat() })
   t.doesNotThrow(() => fc.assert(fc.property(arb, (c) => {
@@ -179,8 +226,10 @@ t.test("multi-threaded reductions are reproducible to the bit (filter gradient, 
     tf.setBackend("cpu")
     return r
   }
-  const first = grads()
-  for (let i = 0; i < 6; i++) t.same(grads(), first, `repeat ${i + 1}: identical bytes`)
+  eachIsa((isa) => {
+    const first = grads()
+    for (let i = 0; i < 4; i++) t.same(grads(), first, `${isa}, repeat ${i + 1}: identical bytes`)
+  })
   t.end()
 })
 
@@ -189,13 +238,15 @@ t.test("PipeAdamUpdate equals the plain-tfjs Adam formula", (t) => {
     const r = new Rng(seed)
     const p = r.normals(n), m = r.normals(n, 0.1), v = r.uniforms(n, 0, 0.01), g = r.normals(n)
     const o = { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, c1: 1 - 0.9 ** step, c2: 1 - 0.999 ** step }
-    tf.setBackend(NATIVE_BACKEND)
-    const [po, mo, vo] = tf.engine().runKernel(K.ADAM_UPDATE, { p: tf.tensor1d(p), m: tf.tensor1d(m), v: tf.tensor1d(v), g: tf.tensor1d(g) }, o as unknown as tf.NamedAttrMap) as tf.Tensor[]
-    const got = [po!, mo!, vo!].map((x) => x.dataSync() as Float32Array)
-    tf.setBackend("cpu")
     const m1 = m.map((mi, i) => 0.9 * mi + 0.1 * g[i]!), v1 = v.map((vi, i) => 0.999 * vi + 0.001 * g[i]! ** 2)
     const p1 = p.map((pi, i) => pi - (1e-3 * (m1[i]! / o.c1)) / (Math.sqrt(v1[i]! / o.c2) + 1e-8))
-    return relErr(got[0]!, p1) <= 1e-4 && relErr(got[1]!, m1) <= 1e-4 && relErr(got[2]!, v1) <= 1e-4
+    return eachIsa(() => {
+      tf.setBackend(NATIVE_BACKEND)
+      const outs = tf.engine().runKernel(K.ADAM_UPDATE, { p: tf.tensor1d(p), m: tf.tensor1d(m), v: tf.tensor1d(v), g: tf.tensor1d(g) }, o as unknown as tf.NamedAttrMap) as tf.Tensor[]
+      const got = outs.map((x) => x.dataSync() as Float32Array)
+      tf.setBackend("cpu")
+      return relErr(got[0]!, p1) <= 1e-4 && relErr(got[1]!, m1) <= 1e-4 && relErr(got[2]!, v1) <= 1e-4
+    }).every((ok) => ok)
   }), { numRuns: 20 }))
   t.end()
 })
@@ -238,7 +289,10 @@ t.test("trainStep on pipe-native (fused Adam, recycled buffers) leaks no tensors
     tf.setBackend("cpu")
     return { losses, leak }
   }
-  const a = run(NATIVE_BACKEND), b = run("cpu")
-  t.equal(a.leak, 0, "numTensors stable across steps")
-  t.ok(a.losses.every((l, i) => Math.abs(l - b.losses[i]!) <= 1e-4 * Math.abs(b.losses[i]!)), `losses ${a.losses.at(-1)} vs ${b.losses.at(-1)}`)
+  const b = run("cpu")
+  eachIsa((isa) => {
+    const a = run(NATIVE_BACKEND)
+    t.equal(a.leak, 0, `${isa}: numTensors stable across steps`)
+    t.ok(a.losses.every((l, i) => Math.abs(l - b.losses[i]!) <= 1e-4 * Math.abs(b.losses[i]!)), `${isa}: losses ${a.losses.at(-1)} vs ${b.losses.at(-1)}`)
+  })
 })

@@ -1,7 +1,7 @@
 import t from "tap"
 import fc from "fast-check"
 import { Rng } from "../../../src/ml/random.ts"
-import { frechetDistance, frechetDistanceOfFeatures, gaussianStats, type GaussianStats } from "../../../src/ml/metrics/frechet.ts"
+import { frechetBootstrap, frechetDistance, frechetDistanceOfFeatures, gaussianStats, type GaussianStats, standardDeviation } from "../../../src/ml/metrics/frechet.ts"
 import { matmul } from "../../../src/ml/metrics/linalg.ts"
 
 const stats = (mean: number[], cov: ArrayLike<number>): GaussianStats => ({ dim: mean.length, count: 100, mean: Float64Array.from(mean), cov: Float64Array.from(cov) })
@@ -87,5 +87,65 @@ t.test("sample covariance (N - 1), 1-D closed form, input checks", (t) => {
   t.throws(() => gaussianStats([1, 2], 1, 2), RangeError)
   t.throws(() => gaussianStats([1, 2, 3], 2, 2), RangeError)
   t.throws(() => frechetDistance(stats([0], [1]), stats([0, 0], diag([1, 1]))), RangeError)
+  t.end()
+})
+
+const relClose = (a: number, b: number, tol: number) => Math.abs(a - b) <= tol * Math.max(Math.abs(a), Math.abs(b), 1e-300)
+
+t.test("gaussianStats with multiplicities = gaussianStats of the rows repeated (fast-check)", (t) => {
+  t.doesNotThrow(() => fc.assert(fc.property(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 2, max: 20 }), fc.nat(), (dim, count, seed) => {
+    const rng = new Rng(seed)
+    const f = rng.normals(count * dim)
+    const w = Int32Array.from({ length: count }, () => rng.int(4))
+    w[0] = w[0]! + 2 // at least 2 rows in all
+    const repeated = Float32Array.from(Array.from(w).flatMap((k, r) => Array.from({ length: k }, () => Array.from(f.subarray(r * dim, (r + 1) * dim))).flat()))
+    const a = gaussianStats(f, count, dim, w)
+    const b = gaussianStats(repeated, repeated.length / dim, dim)
+    return a.count === b.count && a.mean.every((m, j) => Math.abs(m - b.mean[j]!) < 1e-12) && a.cov.every((c, j) => Math.abs(c - b.cov[j]!) < 1e-11)
+  }), { numRuns: 60 }))
+  t.throws(() => gaussianStats(new Float32Array(6), 3, 2, [1, 0, 0]), /1 feature rows/)
+  t.end()
+})
+
+// The bootstrap's draws, replayed independently: the same rng calls, the rows gathered, the plain formula.
+const replayBootstrap = (f: Float32Array, count: number, dim: number, fixed: GaussianStats, resamples: number, rng: Rng): number[] =>
+  Array.from({ length: resamples }, () => {
+    const rows = Array.from({ length: count }, () => rng.int(count))
+    const gathered = Float32Array.from(rows.flatMap((r) => Array.from(f.subarray(r * dim, (r + 1) * dim))))
+    return frechetDistance(fixed, gaussianStats(gathered, count, dim))
+  })
+
+t.test("frechetBootstrap: each replicate is d² of a resample with replacement; seeded and reproducible", (t) => {
+  const dim = 6
+  const rng = new Rng(11)
+  const fixed = gaussianStats(Float32Array.from(rng.normals(400 * dim), (x, i) => x * (1 + (i % dim) / 3)), 400, dim)
+  const f = Float32Array.from(rng.normals(80 * dim), (x, i) => x + 0.2 * (i % dim))
+  const b = frechetBootstrap(f, 80, dim, fixed, 30, new Rng(5))
+  const replay = replayBootstrap(f, 80, dim, fixed, 30, new Rng(5))
+  t.ok(Array.from(b.replicates).every((d, i) => relClose(d, replay[i]!, 1e-9)), "projected-row formula = plain d² of the gathered resample")
+  t.equal(b.se, standardDeviation(b.replicates))
+  t.same(frechetBootstrap(f, 80, dim, fixed, 30, new Rng(5)), b, "same seed, same replicates")
+  t.not(frechetBootstrap(f, 80, dim, fixed, 30, new Rng(6)).se, b.se, "another seed, other replicates")
+  const point = frechetDistance(gaussianStats(f, 80, dim), fixed)
+  t.ok(b.se > 0 && b.se < point, `d² ${point} ± ${b.se}`)
+  t.ok(Number.isNaN(frechetBootstrap(f, 80, dim, fixed, 1, new Rng(5)).se), "one replicate has no spread")
+  t.throws(() => frechetBootstrap(f, 80, dim, fixed, -1, new Rng(5)), RangeError)
+  t.end()
+})
+
+t.test("frechetBootstrap: the standard error shrinks like 1/√N (4x the samples, about half the SE)", (t) => {
+  const dim = 4
+  const rng = new Rng(3)
+  const fixed = gaussianStats(rng.normals(4000 * dim), 4000, dim)
+  // Samples from a shifted Gaussian: d² is dominated by the mean term, whose SE is ∝ 1/√N.
+  const se = (n: number) => frechetBootstrap(Float32Array.from(rng.normals(n * dim), (x) => x + 0.5), n, dim, fixed, 200, new Rng(n)).se
+  const ratio = se(200) / se(800)
+  t.ok(ratio > 1.5 && ratio < 2.7, `SE(200) / SE(800) = ${ratio}`)
+  t.end()
+})
+
+t.test("standardDeviation: sample SD (n - 1), NaN below 2 values", (t) => {
+  t.equal(standardDeviation([2, 4, 4, 4, 5, 5, 7, 9]), Math.sqrt(32 / 7))
+  t.ok(Number.isNaN(standardDeviation([1])))
   t.end()
 })

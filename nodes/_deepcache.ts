@@ -1,0 +1,99 @@
+// DeepCache at the node boundary (the method: src/ml/sampling/deepcache.ts; its cost: src/ml/nn/unet-macs.ts):
+// the optional `deepcache` param of the sampling nodes, its checks against the model before any work,
+// the per-batch wrapper the sampling factory composes, and the deterministic cost record (full steps,
+// multiply-adds per image, MAC speed-up over the uncached sampler) that sample artifacts carry.
+import { type Static, Type } from "@sinclair/typebox"
+import { invalidInput } from "../src/ml/errors.ts"
+import type { Model } from "../src/ml/nn/model.ts"
+import type { UNet } from "../src/ml/nn/unet.ts"
+import { fullPassMacs, shallowPassMacs, unetMacs } from "../src/ml/nn/unet-macs.ts"
+import { checkDeepCache, deepCache, deepCacheDefaults, type DeepCacheConfig, type FullStepPlan, fullStepPlan, planMacs } from "../src/ml/sampling/deepcache.ts"
+import type { BatchModel } from "../src/ml/sampling/generate.ts"
+import type { UNetRunner } from "../src/ml/sampling/unet-runner.ts"
+
+export const DeepCacheParam = Type.Object(
+  {
+    interval: Type.Integer({
+      minimum: 1,
+      description: "N of the 1:N strategy: a full U-Net pass, then up to N - 1 steps that reuse its deep feature. 1 = every step full (bit-identical to no deepcache).",
+    }),
+    branch: Type.Integer({
+      minimum: 0,
+      default: deepCacheDefaults.branch,
+      description: "Skip branch whose deep feature is cached: 0 = the shallowest (the cheapest shallow pass; the paper's best trade-off) .. the U-Net's branches - 1.",
+    }),
+    schedule: Type.Union([Type.Literal("uniform"), Type.Literal("non-uniform")], {
+      default: deepCacheDefaults.schedule,
+      description: "uniform: steps 0, N, 2N, ... are full. non-uniform: ceil(steps / N) full steps crowded around `center` (the paper's non-uniform 1:N).",
+    }),
+    center: Type.Integer({
+      minimum: 0,
+      default: deepCacheDefaults.center,
+      description: "non-uniform only: the step index (0 = the first, noisiest step) the full steps crowd around (the reference's 15).",
+    }),
+    power: Type.Number({
+      exclusiveMinimum: 1,
+      default: deepCacheDefaults.power,
+      description: "non-uniform only: how tightly they crowd (> 1; lowered in 0.02 steps until the full steps are distinct; the reference's 1.4).",
+    }),
+  },
+  {
+    additionalProperties: false,
+    description: "DeepCache (Ma et al. 2024): reuse the U-Net's deep feature across sampling steps (U-Net models only). See README \"DeepCache\".",
+  },
+)
+
+/** Spread into the sampling nodes' params: the optional `deepcache` object. */
+export const deepcacheParams = { deepcache: Type.Optional(DeepCacheParam) }
+
+/** The label suffix of a cached run ("-CACHE-5", "-CACHE-5-NU"; the grid titles take digits, A-Z and "-"). */
+export const deepcacheLabel = (d: Static<typeof DeepCacheParam> | undefined): string =>
+  d === undefined ? "" : `-CACHE-${d.interval}${d.schedule === "non-uniform" ? "-NU" : ""}${d.branch === deepCacheDefaults.branch ? "" : `-B${d.branch}`}`
+
+type WithDeepCache = { readonly steps: number; readonly deepcache?: Static<typeof DeepCacheParam> | undefined }
+
+/** What one sampling call caches: the config, the full steps and the U-Net's pass costs. */
+export interface DeepCachePlan {
+  readonly config: DeepCacheConfig
+  readonly plan: FullStepPlan
+  readonly macs: { readonly full: number; readonly shallow: number }
+}
+
+const isUNet = (m: Model): m is UNet => m.architecture === "unet" && "params" in m && "branches" in m
+
+/** The plan of `p.deepcache` for this model (undefined without one); throws MlError before any sampling. */
+export const deepcachePlan = (model: Model, p: WithDeepCache): DeepCachePlan | undefined => {
+  if (p.deepcache === undefined) return undefined
+  if (!isUNet(model)) throw invalidInput(`deepcache needs a U-Net; this model is a ${model.architecture} (DeepCache caches a U-Net's skip-branch features)`)
+  const config: DeepCacheConfig = { ...deepCacheDefaults, ...p.deepcache }
+  checkDeepCache(config, model.branches)
+  const m = unetMacs(model.config)
+  return { config, plan: fullStepPlan(p.steps, config), macs: { full: fullPassMacs(m), shallow: shallowPassMacs(m, config.branch) } }
+}
+
+/** One batch's cached model function and its clean-up (a fresh cache per batch). */
+export const cachedBatch = (runner: UNetRunner, c: DeepCachePlan): Pick<BatchModel, "fn" | "dispose"> => {
+  const m = deepCache(runner, c.config.branch, c.plan)
+  return { fn: m.fn, dispose: m.dispose }
+}
+
+/**
+ * The record entries of a cached sampling run (all deterministic): the config, full / shallow steps,
+ * multiply-adds per image and the MAC speed-up over the same sampler uncached. `evalsPerItem` is the
+ * U-Net passes per image per step (the sampler's evaluations, x2 under guidance: a batch of 2B).
+ */
+export const deepcacheRecord = (c: DeepCachePlan, evalsPerItem: number): Record<string, string | number> => {
+  const macs = planMacs(c.plan, evalsPerItem, c.macs)
+  const uncached = evalsPerItem * c.plan.steps * c.macs.full
+  return {
+    deepcache_interval: c.config.interval,
+    deepcache_branch: c.config.branch,
+    deepcache_schedule: c.config.schedule,
+    ...(c.plan.power === null ? {} : { deepcache_center: c.config.center, deepcache_power: c.plan.power }),
+    full_steps: c.plan.full.length,
+    shallow_steps: c.plan.steps - c.plan.full.length,
+    macs_per_image: macs,
+    macs_per_image_uncached: uncached,
+    mac_speedup: uncached / macs,
+  }
+}
