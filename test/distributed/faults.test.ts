@@ -2,7 +2,7 @@
 // is retried elsewhere, nothing corrupt is stored), Redis restarted mid-run (the run completes or
 // fails clearly) and Redis gone (the run fails within --redis-timeout): never a hang.
 import t from "tap"
-import { events, leftoverLocks, storeProblems, until, withCluster } from "./helpers.ts"
+import { events, leftoverLocks, storeProblems, until, withCluster, within } from "./helpers.ts"
 
 // Four node processes per worker plus a CLI process per run: on a saturated 2-core machine this file
 // needs more than tap's default 300 s (it tells the runner so through this call).
@@ -36,7 +36,7 @@ await withCluster(t, async ({ redis, p, cache, workers, bull }) => {
     await until("a slow node to start", () => events(out).some((e) => e.event === "start" && String(e.node).startsWith("slow")), 120_000)
     const t0 = Date.now()
     await redis.restart(1000)
-    const r = await Promise.race([run.done, new Promise<null>((res) => setTimeout(() => res(null), 150_000))])
+    const r = await within(run.done, 150_000)
     if (r === null) {
       run.child.kill("SIGKILL")
       return t.fail("the run hung after a Redis restart")
@@ -54,7 +54,7 @@ await withCluster(t, async ({ redis, p, cache, workers, bull }) => {
     await until("s1 to start", () => events(out).some((e) => e.event === "start" && e.node === "s1"), 120_000)
     await redis.stop()
     const t0 = Date.now()
-    const r = await Promise.race([run.done, new Promise<null>((res) => setTimeout(() => res(null), 120_000))])
+    const r = await within(run.done, 120_000)
     if (r === null) {
       run.child.kill("SIGKILL")
       return t.fail("the run hung without Redis")

@@ -150,6 +150,19 @@ const track = (c: ChildProcess): ChildProcess => {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
+/**
+ * `promise`'s value, or null when it takes longer than `ms`. The timer is cleared either way: a
+ * pending timer keeps the test process alive (tap then waits for it before the next file starts).
+ */
+export const within = async <A>(promise: Promise<A>, ms: number): Promise<A | null> => {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await Promise.race([promise, new Promise<null>((res) => (timer = setTimeout(() => res(null), ms)))])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 export const until = async (what: string, ok: () => boolean | Promise<boolean>, ms: number): Promise<void> => {
   const end = Date.now() + ms
   while (!(await ok())) {

@@ -29,12 +29,13 @@ const randomRotation = (rng: Rng, n: number): Float64Array => {
 const closedForm = (m1: number[], m2: number[], a: number[], b: number[]) =>
   m1.reduce((s, x, i) => s + (x - m2[i]!) ** 2, 0) + a.reduce((s, x, i) => s + (Math.sqrt(x) - Math.sqrt(b[i]!)) ** 2, 0)
 
-const posArb = (n: number) => fc.array(fc.double({ min: 0, max: 10, noNaN: true }), { minLength: n, maxLength: n })
+const posArb = (n: number, min: number) => fc.array(fc.double({ min, max: 10, noNaN: true }), { minLength: n, maxLength: n })
 const meanArb = (n: number) => fc.array(fc.double({ min: -5, max: 5, noNaN: true }), { minLength: n, maxLength: n })
-const caseArb = fc.integer({ min: 1, max: 12 }).chain((n) => fc.tuple(meanArb(n), meanArb(n), posArb(n), posArb(n), fc.nat()))
+const caseArb = (minVariance: number) =>
+  fc.integer({ min: 1, max: 12 }).chain((n) => fc.tuple(meanArb(n), meanArb(n), posArb(n, minVariance), posArb(n, minVariance), fc.nat()))
 
 t.test("diagonal covariances: d² = |μ1 - μ2|² + Σ (√a - √b)² (fast-check)", (t) => {
-  t.doesNotThrow(() => fc.assert(fc.property(caseArb, ([m1, m2, a, b]) => {
+  t.doesNotThrow(() => fc.assert(fc.property(caseArb(0), ([m1, m2, a, b]) => {
     const d = frechetDistance(stats(m1, diag(a)), stats(m2, diag(b)))
     const e = closedForm(m1, m2, a, b)
     return Math.abs(d - e) <= 1e-9 * (1 + e)
@@ -42,8 +43,11 @@ t.test("diagonal covariances: d² = |μ1 - μ2|² + Σ (√a - √b)² (fast-che
   t.end()
 })
 
+// Variances here stay >= 0.01: a rotated singular Σ has zero eigenvalues that come out as ±1e-16,
+// whose square roots (1e-8 each) are real error, not a bug (the diagonal test above covers zeros
+// exactly; a CI run found a = b = [~7, 0, 0, 0] off by 2e-7).
 t.test("rotation invariance: the same closed form for Q diag(a) Qᵀ, Q diag(b) Qᵀ, Q μ (fast-check)", (t) => {
-  t.doesNotThrow(() => fc.assert(fc.property(caseArb, ([m1, m2, a, b, seed]) => {
+  t.doesNotThrow(() => fc.assert(fc.property(caseArb(0.01), ([m1, m2, a, b, seed]) => {
     const n = m1.length
     const Q = randomRotation(new Rng(seed), n)
     const rot = (v: number[]) => Array.from({ length: n }, (_, i) => v.reduce((s, x, j) => s + Q[i * n + j]! * x, 0))
