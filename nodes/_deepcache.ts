@@ -4,9 +4,10 @@
 // multiply-adds per image, MAC speed-up over the uncached sampler) that sample artifacts carry.
 import { type Static, Type } from "@sinclair/typebox"
 import { invalidInput } from "../src/ml/errors.ts"
+import type { ControlledUNet } from "../src/ml/nn/controlnet.ts"
 import type { Model } from "../src/ml/nn/model.ts"
 import type { UNet } from "../src/ml/nn/unet.ts"
-import { fullPassMacs, shallowPassMacs, unetMacs } from "../src/ml/nn/unet-macs.ts"
+import { controlNetMacs, fullPassMacs, shallowPassMacs, unetMacs } from "../src/ml/nn/unet-macs.ts"
 import { checkDeepCache, deepCache, deepCacheDefaults, type DeepCacheConfig, type FullStepPlan, fullStepPlan, planMacs } from "../src/ml/sampling/deepcache.ts"
 import type { BatchModel } from "../src/ml/sampling/generate.ts"
 import type { UNetRunner } from "../src/ml/sampling/unet-runner.ts"
@@ -60,15 +61,30 @@ export interface DeepCachePlan {
 }
 
 const isUNet = (m: Model): m is UNet => m.architecture === "unet" && "params" in m && "branches" in m
+// Structural, so this module does not import the ControlNet code (sampling nodes without one would
+// then carry it in their code version).
+const isControlled = (m: Model): m is ControlledUNet => m.architecture === "controlnet" && "base" in m && "control" in m && "config" in m
 
-/** The plan of `p.deepcache` for this model (undefined without one); throws MlError before any sampling. */
+/**
+ * The plan of `p.deepcache` for this model (undefined without one); throws MlError before any sampling.
+ * A ControlNet composite caches its base's deep feature (which holds the deeper residuals of the full
+ * step); its MACs add the ControlNet's pass: all of it on full steps, its stages down to the branch on
+ * shallow ones (src/ml/nn/controlnet.ts controlNetRunner).
+ */
 export const deepcachePlan = (model: Model, p: WithDeepCache): DeepCachePlan | undefined => {
   if (p.deepcache === undefined) return undefined
-  if (!isUNet(model)) throw invalidInput(`deepcache needs a U-Net; this model is a ${model.architecture} (DeepCache caches a U-Net's skip-branch features)`)
+  const unet = isControlled(model) ? model.base : model
+  if (!isUNet(unet)) throw invalidInput(`deepcache needs a U-Net; this model is a ${model.architecture} (DeepCache caches a U-Net's skip-branch features)`)
   const config: DeepCacheConfig = { ...deepCacheDefaults, ...p.deepcache }
-  checkDeepCache(config, model.branches)
-  const m = unetMacs(model.config)
-  return { config, plan: fullStepPlan(p.steps, config), macs: { full: fullPassMacs(m), shallow: shallowPassMacs(m, config.branch) } }
+  checkDeepCache(config, unet.branches)
+  const m = unetMacs(unet.config)
+  const control = isControlled(model) ? model.config : undefined
+  const extra = (upTo?: number): number => (control === undefined ? 0 : controlNetMacs(m, control, upTo))
+  return {
+    config,
+    plan: fullStepPlan(p.steps, config),
+    macs: { full: fullPassMacs(m) + extra(), shallow: shallowPassMacs(m, config.branch) + extra(config.branch + 1) },
+  }
 }
 
 /** One batch's cached model function and its clean-up (a fresh cache per batch). */

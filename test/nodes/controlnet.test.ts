@@ -2,6 +2,7 @@
 // it (DDIM, DDPM, rf-euler; with guidance on a class-conditional base), score-control, the
 // edge-regression baseline and the comparison grid.
 import t from "tap"
+import * as tf from "@tensorflow/tfjs"
 import canny from "../../nodes/canny.ts"
 import controlGrid from "../../nodes/control-grid.ts"
 import regressEdges from "../../nodes/regress-edges.ts"
@@ -14,6 +15,8 @@ import type { Dataset, Weights } from "../../src/artifacts/types.ts"
 import { selectBackend } from "../../src/ml/backend/index.ts"
 import { decodePng } from "../../src/ml/image/png.ts"
 import { weightsDigest } from "../../src/ml/nn/model.ts"
+import { decodeUNetConfig } from "../../src/ml/nn/unet.ts"
+import { fullPassMacs, shallowPassMacs, unetMacs } from "../../src/ml/nn/unet-macs.ts"
 import { failNode, runNode } from "./data-node-helpers.ts"
 
 await selectBackend()
@@ -92,6 +95,35 @@ t.test("sample with a ControlNet and classifier-free guidance on a class-conditi
   const s1 = await runNode(sample, inputs, { ...p, guidance: 1 })
   const conditional = await runNode(sample, inputs, p)
   t.same(s1.images.pixels, conditional.images.pixels, "guidance 1 = the conditional composite")
+  t.end()
+})
+
+t.test("DeepCache on the ControlNet composite: interval 1 is the uncached sampler, controlScale 0 is the cached base, MACs add the ControlNet's pass", async (t) => {
+  const p = { sampler: "ddim", steps: 6, count: 4, batchSize: 3, seed: 1 } as const
+  const inputs = { model: base, controlnet, control: edges }
+  const dc = (interval: number) => ({ deepcache: { interval, branch: 0, schedule: "uniform" as const, center: 15, power: 1.4 } })
+  const uncached = await runNode(sample, inputs, p)
+  const one = await runNode(sample, inputs, { ...p, ...dc(1) })
+  t.same(one.images.pixels, uncached.images.pixels, "interval 1: bit-identical to the uncached composite")
+  const before = tf.memory().numTensors
+  const cached = await runNode(sample, inputs, { ...p, ...dc(3) })
+  t.equal(tf.memory().numTensors, before, "composite, runner and every batch's cache are released")
+  t.notSame(cached.images.pixels, uncached.images.pixels)
+  const zero = await runNode(sample, inputs, { ...p, ...dc(3), controlScale: 0 })
+  const plainCached = await runNode(sample, { model: base }, { ...p, ...dc(3) })
+  t.same(zero.images.pixels, plainCached.images.pixels, "controlScale 0: bit-identical to the cached base")
+  // Hand count of the ControlNet's part (8x8 images, base 8 channels x [1, 2], hint [4], skips 0 and 1,
+  // a middle residual): hint convs 1->4 and 4->8 at 8x8 (3x3), 1x1 zero convs on skip 0 (8x8x8),
+  // skip 1 (4x4x16) and the middle (4x4x16); the copy's embedding, conv_in and encoder stages are the base's.
+  const m = unetMacs(decodeUNetConfig(base.config))
+  const hint = 64 * 9 * 1 * 4 + 64 * 9 * 4 * 8
+  const zeroConv = (size: number, ch: number) => size * size * ch * ch
+  const cnFull = hint + m.embed + m.convIn + m.encoder[0]! + m.encoder[1]! + m.middle + zeroConv(8, 8) + zeroConv(4, 16) + zeroConv(4, 16)
+  const cnShallow = hint + m.embed + m.convIn + m.encoder[0]! + zeroConv(8, 8) // branch 0: stage 0 and its residual only
+  const full = fullPassMacs(m) + cnFull
+  const shallow = shallowPassMacs(m, 0) + cnShallow
+  t.match(cached.images.meta, { label: "DDIM-6-CACHE-3", control_scale: 1, full_steps: 2, shallow_steps: 4, macs_per_image: 2 * full + 4 * shallow, macs_per_image_uncached: 6 * full })
+  t.equal(cached.images.meta.mac_speedup, (6 * full) / (2 * full + 4 * shallow))
   t.end()
 })
 

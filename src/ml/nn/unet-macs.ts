@@ -23,6 +23,11 @@ export interface UNetMacs {
   readonly decoder: readonly number[]
   /** GroupNorm -> SiLU -> conv_out. */
   readonly out: number
+  /** Spatial size and channels of skip j (what a ControlNet's zero convs see). */
+  readonly skipSizes: readonly number[]
+  readonly skipChannels: readonly number[]
+  readonly imageSize: number
+  readonly baseChannels: number
 }
 
 const conv = (hOut: number, wOut: number, k: number, cin: number, cout: number): number => hOut * wOut * k * k * cin * cout
@@ -95,7 +100,7 @@ export const unetMacs = (config: UNetConfig): UNetMacs => {
     decoder[j] = macs
   }
   const out = conv(c.imageSize, c.imageSize, 3, ch, c.outChannels)
-  return { embed: 2 * te * te, convIn, encoder, middle, decoder, out }
+  return { embed: 2 * te * te, convIn, encoder, middle, decoder, out, skipSizes: sizes, skipChannels: skipCh, imageSize: c.imageSize, baseChannels: c.baseChannels }
 }
 
 const sum = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0)
@@ -107,4 +112,36 @@ export const fullPassMacs = (m: UNetMacs): number => m.embed + m.convIn + sum(m.
 export const shallowPassMacs = (m: UNetMacs, branch: number): number => {
   if (!(Number.isInteger(branch) && branch >= 0 && branch < m.encoder.length)) throw new RangeError(`unet macs: branch ${branch} outside 0..${m.encoder.length - 1}`)
   return m.embed + m.convIn + sum(m.encoder.slice(0, branch + 1)) + sum(m.decoder.slice(0, branch + 1)) + m.out
+}
+
+/** The parts of a ControlNet (src/ml/nn/controlnet.ts) that decide its cost. */
+export interface ControlNetShape {
+  readonly controlChannels: number
+  readonly hintChannels: readonly number[]
+  readonly skips: readonly number[]
+  readonly middle: boolean
+}
+
+/**
+ * MACs of a ControlNet's pass for one item, on top of its base's (`m`, the base's counts), as
+ * controlResiduals runs it: the hint network E (3x3 convs at full size, its last conv into
+ * baseChannels), the copy's embedding, conv_in and encoder stages, the middle block when it has a
+ * middle residual, and a 1x1 zero conv per controlled skip. A full pass (upTo undefined) runs the
+ * encoder down to the deepest controlled stage (all of it with a middle residual); a shallow pass
+ * (DeepCache, upTo = branch + 1) runs stages 0..upTo-1 at most. Stages no residual needs are not run.
+ */
+export const controlNetMacs = (m: UNetMacs, c: ControlNetShape, upTo?: number): number => {
+  const stages = m.encoder.length
+  const n = upTo ?? stages
+  const withMiddle = upTo === undefined && c.middle
+  const run = withMiddle ? n : Math.min(n, Math.max(0, ...c.skips.map((j) => j + 1)))
+  if (run === 0) return 0
+  const s = m.imageSize
+  const widths = [c.controlChannels, ...c.hintChannels, m.baseChannels]
+  const hint = sum(widths.slice(1).map((w, i) => conv(s, s, 3, widths[i]!, w)))
+  const zeros = sum(c.skips.filter((j) => j < run).map((j) => conv(m.skipSizes[j]!, m.skipSizes[j]!, 1, m.skipChannels[j]!, m.skipChannels[j]!)))
+  const deep = m.skipChannels.at(-1)!
+  const deepSize = m.skipSizes.at(-1)!
+  const middle = withMiddle ? m.middle + conv(deepSize, deepSize, 1, deep, deep) : 0
+  return hint + m.embed + m.convIn + sum(m.encoder.slice(0, run)) + zeros + middle
 }

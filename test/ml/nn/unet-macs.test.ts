@@ -1,7 +1,7 @@
 import t from "tap"
 import fc from "fast-check"
 import { branchCount, referenceUNetConfig, type UNetConfig } from "../../../src/ml/nn/unet.ts"
-import { fullPassMacs, shallowPassMacs, unetMacs } from "../../../src/ml/nn/unet-macs.ts"
+import { controlNetMacs, fullPassMacs, shallowPassMacs, unetMacs } from "../../../src/ml/nn/unet-macs.ts"
 
 // By hand from ../shared/peers/REFERENCE_UNET.md: conv = H_out W_out k^2 C_in C_out, linear = in x out.
 const conv = (s: number, k: number, cin: number, cout: number): number => s * s * k * k * cin * cout
@@ -20,7 +20,10 @@ const hand = {
 
 t.test("reference U-Net: every stage and pass against the hand count", (t) => {
   const m = unetMacs(referenceUNetConfig)
-  t.same(m, { embed: hand.embed, convIn: hand.convIn, encoder: [hand.enc0, hand.enc1, hand.enc2], middle: 0, decoder: [hand.dec0, hand.dec1, hand.dec2], out: hand.out })
+  t.same(m, {
+    embed: hand.embed, convIn: hand.convIn, encoder: [hand.enc0, hand.enc1, hand.enc2], middle: 0, decoder: [hand.dec0, hand.dec1, hand.dec2], out: hand.out,
+    skipSizes: [28, 14, 7], skipChannels: [32, 64, 64], imageSize: 28, baseChannels: 32,
+  })
   const full = Object.values(hand).reduce((a, b) => a + b, 0)
   t.equal(fullPassMacs(m), full)
   t.equal(full, 129_979_392, "130.0 M multiply-adds per image")
@@ -30,6 +33,23 @@ t.test("reference U-Net: every stage and pass against the hand count", (t) => {
   t.equal(shallowPassMacs(m, 1), head + hand.enc0 + hand.enc1 + hand.dec0 + hand.dec1)
   t.equal(shallowPassMacs(m, 2), full, "no middle block: the deepest branch saves nothing")
   t.throws(() => shallowPassMacs(m, 3), /branch 3 outside 0..2/)
+  t.end()
+})
+
+t.test("a ControlNet on the reference U-Net: full and shallow passes against the hand count", (t) => {
+  const m = unetMacs(referenceUNetConfig)
+  // hint E: 3x3 convs 1 -> 16 -> 32 at 28x28, then its zero conv 32 -> 32 (baseChannels)
+  const hint = conv(28, 3, 1, 16) + conv(28, 3, 16, 32) + conv(28, 3, 32, 32)
+  const copy = hand.embed + hand.convIn
+  const zero = (s: number, ch: number): number => conv(s, 1, ch, ch)
+  const spec = { controlChannels: 1, hintChannels: [16, 32], skips: [0, 1, 2], middle: true }
+  // no middle block in the reference U-Net: the middle residual is a zero conv on the deepest feature
+  t.equal(controlNetMacs(m, spec), hint + copy + hand.enc0 + hand.enc1 + hand.enc2 + zero(28, 32) + zero(14, 64) + zero(7, 64) + zero(7, 64))
+  t.equal(controlNetMacs(m, spec, 1), hint + copy + hand.enc0 + zero(28, 32), "shallow pass from branch 0: stage 0 and its residual")
+  t.equal(controlNetMacs(m, spec, 2), hint + copy + hand.enc0 + hand.enc1 + zero(28, 32) + zero(14, 64))
+  const shallowOnly = { ...spec, skips: [0], middle: false }
+  t.equal(controlNetMacs(m, shallowOnly), hint + copy + hand.enc0 + zero(28, 32), "stages below the deepest residual are not run")
+  t.equal(controlNetMacs(m, { ...spec, skips: [], middle: true }, 1), 0, "only a middle residual: a shallow pass runs none of it")
   t.end()
 })
 
