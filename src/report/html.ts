@@ -5,6 +5,7 @@ import type { Metrics, MetricsTable } from "../artifacts/types.ts"
 import { type RunEdge, type RunRecord, statusCounts } from "../exec/record.ts"
 import type { Json } from "../key/canonical.ts"
 import { STATUS_COLORS } from "./dag.ts"
+import type { GridGroup } from "./deepcache-series.ts"
 import { escapeHtml as h } from "./escape.ts"
 import { fmtBytes, fmtNum, fmtSeconds } from "./format.ts"
 import type { ImageFile, MetricsEntry, NodeView, ReportData } from "./load.ts"
@@ -162,12 +163,12 @@ const metricsHtml = (entries: readonly MetricsEntry[], edges: readonly RunEdge[]
   ].join("")
 }
 
-const imageHtml = (img: ImageFile): string => {
+const imageHtml = (img: ImageFile, caption?: string): string => {
   const size = pngSize(img.bytes)
   // Small grids (28 px digits) are scaled up by an integer factor with pixelated sampling.
   const scale = size === undefined ? 1 : Math.max(1, Math.min(4, Math.floor(520 / Math.max(size.width, 1))))
   const dims = size === undefined ? "" : ` width="${size.width * scale}" height="${size.height * scale}"`
-  return `<figure class="sample"><img alt="${h(img.path)}" src="${dataUri("image/png", img.bytes)}"${dims}><figcaption><b>${h(img.node)}</b> · ${h(img.path)}${size === undefined ? "" : ` <span class="muted">(${size.width}×${size.height})</span>`}</figcaption></figure>`
+  return `<figure class="sample"><img alt="${h(img.path)}" src="${dataUri("image/png", img.bytes)}"${dims}><figcaption>${caption === undefined ? "" : `${h(caption)} · `}<b>${h(img.node)}</b> · ${h(img.path)}${size === undefined ? "" : ` <span class="muted">(${size.width}×${size.height})</span>`}</figcaption></figure>`
 }
 
 const resultTableHtml = (t: ResultTable): string =>
@@ -181,16 +182,24 @@ const plotsHtml = (plots: readonly RenderedPlot[]): string => plots.map((p) => `
 
 export const sectionId = (s: Section): string => `study-${s.scope === "" ? "top" : s.scope.replace(/[^A-Za-z0-9_-]/g, "-")}`
 
+/** DeepCache grids side by side per sampler and step count, each captioned with its interval and schedule. */
+const gridGroupsHtml = (groups: readonly GridGroup[]): string =>
+  groups
+    .map((g) => `<h4>${h(g.title)}</h4><div class="samples">${g.grids.map((x) => imageHtml(x.image, x.caption)).join("")}</div>`)
+    .join("")
+
 /** One study: its description, sampler table, plots (quality, speed, loss curves) and sample grids. */
-const sectionHtml = (s: Section, plots: readonly RenderedPlot[], images: readonly ImageFile[]): string => {
+const sectionHtml = (s: Section, plots: readonly RenderedPlot[], images: readonly ImageFile[], groups: readonly GridGroup[]): string => {
   const table = resultTableHtml(resultTable(s.points, s.scope))
+  const grouped = new Set(groups.flatMap((g) => g.grids.map((x) => x.image)))
   // In run order (ddpm-1000, ddim-50, ...), not file-name order.
-  const mine = images.filter((i) => s.nodes.includes(i.node)).sort((a, b) => s.nodes.indexOf(a.node) - s.nodes.indexOf(b.node))
+  const mine = images.filter((i) => s.nodes.includes(i.node) && !grouped.has(i)).sort((a, b) => s.nodes.indexOf(a.node) - s.nodes.indexOf(b.node))
   const body = [
     s.description === "" ? "" : `<p class="desc">${h(s.description)}</p>`,
     table === "" ? "" : `<h3>Samplers</h3>${table}`,
     plots.length === 0 ? "" : `<h3>Plots</h3><div class="plots">${plotsHtml(plots)}</div>`,
-    mine.length === 0 ? "" : `<h3>Samples</h3><div class="samples">${mine.map(imageHtml).join("")}</div>`,
+    groups.length === 0 ? "" : `<h3>Samples by cache interval <span class="muted">(same noise as the uncached grid of each row)</span></h3>${gridGroupsHtml(groups)}`,
+    mine.length === 0 ? "" : `<h3>${groups.length === 0 ? "Samples" : "Other samples"}</h3><div class="samples">${mine.map((i) => imageHtml(i)).join("")}</div>`,
   ].join("")
   return `<section class="study" id="${sectionId(s)}"><h2>${h(s.title)}${s.file === null ? "" : ` <span class="muted">· <code>${h(s.file)}</code></span>`}</h2>${body === "" ? `<p class="muted">Nothing measured here.</p>` : body}</section>`
 }
@@ -215,7 +224,7 @@ tr.elided td{text-align:center;color:#888}.legend span{margin-right:1em}.warn{co
 export interface ReportView {
   readonly data: ReportData
   readonly dag: string
-  readonly sections: readonly { readonly section: Section; readonly plots: readonly RenderedPlot[] }[]
+  readonly sections: readonly { readonly section: Section; readonly plots: readonly RenderedPlot[]; readonly gridGroups?: readonly GridGroup[] }[]
   /** The speed-quality frontier across every section, with its Pareto table. */
   readonly frontier: RenderedPlot | undefined
 }
@@ -240,7 +249,7 @@ export const renderReportHtml = (v: ReportView): string => {
     v.frontier === undefined
       ? ""
       : `<section id="frontier"><h2>Speed and quality${many ? " across studies" : ""}</h2><div class="plots">${plotsHtml([v.frontier])}</div>${front === "" ? "" : `<h3>Pareto front <span class="muted">(no other sampler is both faster and better)</span></h3>${front}`}</section>`,
-    ...v.sections.map((s) => sectionHtml(s.section, s.plots, data.images)),
+    ...v.sections.map((s) => sectionHtml(s.section, s.plots, data.images, s.gridGroups ?? [])),
     `<section id="dag"><h2>DAG</h2><p class="legend">${legend} <span class="muted">· a stacked box is a sweep (its nodes are in the table below)</span></p>${dag === "" ? `<p class="muted">no nodes</p>` : dag}</section>`,
     `<section id="nodes"><h2>Nodes</h2>${nodesHtml(data.nodes)}</section>`,
     `<section id="metrics"><h2>Metrics</h2>${metricsHtml(data.metrics, data.edges)}</section>`,

@@ -7,7 +7,7 @@ import { join } from "node:path"
 import type { RunRecord } from "../exec/record.ts"
 import { writeFileAtomic } from "../store/atomic.ts"
 import { dagSvg } from "./dag.ts"
-import { deepcachePlots, deepcachePoints, isCachedEntry } from "./deepcache-series.ts"
+import { deepcachePlots, deepcachePoints, gridGroups, isCachedEntry } from "./deepcache-series.ts"
 import { renderReportHtml } from "./html.ts"
 import { loadReportData, type ReportData } from "./load.ts"
 import { guidancePoints, routeOf } from "./guidance-series.ts"
@@ -84,7 +84,11 @@ export const buildReport = async (runDir: string, record: RunRecord, cacheDir: s
     data: { ...data, warnings: [...data.warnings, ...warnings] },
     dag,
     frontier: specs.frontier === undefined ? undefined : byId.get(specs.frontier.id),
-    sections: sections.map((section, i) => ({ section, plots: (specs.sections[i] ?? []).flatMap((s) => byId.get(s.id) ?? []) })),
+    sections: sections.map((section, i) => ({
+      section,
+      plots: (specs.sections[i] ?? []).flatMap((s) => byId.get(s.id) ?? []),
+      gridGroups: gridGroups(deepcachePoints({ metrics: data.metrics.filter((e) => scopeOf(e.node) === section.scope), nodes: data.nodes, edges: data.edges }), data.images, data.edges),
+    })),
   })
 }
 

@@ -7,6 +7,8 @@ import {
 } from "../../src/report/deepcache-series.ts"
 import type { ImageFile, MetricsEntry, NodeView } from "../../src/report/load.ts"
 import { plotSpecsOf, pointsOf } from "../../src/report/index.ts"
+import { renderReportHtml } from "../../src/report/html.ts"
+import type { RunRecord } from "../../src/exec/record.ts"
 
 const node = (id: string, kind: string, params: { [k: string]: Json } = {}): NodeView => ({
   record: { id, kind, key: null, status: "ran", seconds: 1, outputs: {}, files: [] }, params, computeSeconds: 1, computedAt: null, outputs: [],
@@ -114,5 +116,24 @@ t.test("the run report carries the DeepCache plots; cached runs stay out of the 
   t.ok(fld(metrics) !== undefined)
   t.same(fld(metrics), fld(metrics.filter((e) => !isCachedEntry(e))), "no cached point against steps")
   t.same(plotsOf(metrics.filter((e) => !isCachedEntry(e))).filter((s) => !s.id.startsWith("quality-")), [], "no cached sample: no DeepCache plot")
+  t.end()
+})
+
+t.test("the report page shows a section's DeepCache grids side by side per sampler and steps, each once", (t) => {
+  const png = (n: string): ImageFile => ({ path: `${n}/grid.png`, node: n, bytes: new Uint8Array([1]) })
+  const images = [png("ddim-10-n2-uniform"), png("ddim-10"), png("ddim-10-n2-non-uniform"), png("ddim-50")]
+  const record = { format: 1, id: "r1", pipeline: "pipelines/deepcache.yaml", name: "deepcache", profile: null, sets: [], backend: null, notes: [], started: "2026-11-30T00:00:00.000Z", seconds: 1, status: "ok", nodes: nodes.map((n) => n.record), edges } as unknown as RunRecord
+  const section = { scope: "", title: "deepcache", file: null, description: "", nodes: nodes.map((n) => n.record.id), points: [] }
+  const groups = gridGroups(deepcachePoints({ metrics, nodes, edges }), images, edges)
+  const html = renderReportHtml({
+    data: { record, runDir: "/tmp/r1", nodes, edges, metrics, images, otherFiles: [], warnings: [] },
+    dag: "",
+    frontier: undefined,
+    sections: [{ section, plots: [], gridGroups: groups }],
+  })
+  t.match(html, /<h3>Samples by cache interval[^]*<h4>ddim, 10 steps<\/h4>/)
+  t.match(html, /uncached · <b>ddim-10<\/b>[^]*N = 2, non-uniform · <b>ddim-10-n2-non-uniform<\/b>[^]*N = 2, uniform · <b>ddim-10-n2-uniform<\/b>/, "uncached first, then by N and schedule")
+  t.equal(html.split("ddim-10-n2-uniform/grid.png").length - 1, 2, "each grouped grid once (its alt text and caption)")
+  t.match(html, /<h3>Other samples<\/h3>[^]*ddim-50/, "grids outside the study stay under their own heading")
   t.end()
 })
