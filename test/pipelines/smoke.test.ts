@@ -137,11 +137,12 @@ t.test("cfg.yaml --profile smoke: every route guided at every s, scored against 
 
 t.test("controlnet-canny.yaml --profile smoke: the base is ddpm.yaml's (cached), every image batch scored", async (t) => {
   if (!existsSync(join(REPO, "pipelines/controlnet-canny.yaml"))) return t.pass("skipped: no controlnet-canny.yaml")
-  const rec = await smoke(t, "controlnet-canny", ["control-1", "control-05", "base-ddim-50", "regression-test"])
+  const rec = await smoke(t, "controlnet-canny", ["control-1", "control-05", "base-ddim-50", "regression-test", "control-1-n2", "control-1-n3", "control-1-n5"])
   // ddpm.yaml's U-Net, judge and DDIM-50 samples (base-ddim-50 has ddim-50's params): no recomputation
   for (const id of ["ddpm-unet", "judge", "base-ddim-50"]) t.equal(status(rec, id), "cached", `${id} cached`)
   for (const id of ["controlnet", "regression", "edges-control-1", "edges-control-div", "edges-regression-test"]) t.equal(status(rec, id), "ran", id)
   t.ok(rec.nodes.find((n) => n.id === "grid")?.files.some((f) => f.endsWith(".png")), "comparison grid")
+  for (const n of [2, 3, 5]) t.equal(status(rec, `edges-control-1-n${n}`), "ran", `DeepCache N = ${n} on the ControlNet: edge F1 scored`)
 })
 
 t.test("deepcache.yaml --profile smoke reuses both U-Nets; at 1 step every cached run is the uncached one", async (t) => {
