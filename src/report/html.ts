@@ -65,14 +65,22 @@ export const scalarGrid = (entries: readonly { label: string; metrics: Metrics }
  * Metrics artifacts without the ones a downstream node passes through: a sampler's `timing` whose
  * every scalar reappears, equal, in the score node it feeds is the same measurement, shown once.
  */
-export const withoutPassThrough = (entries: readonly MetricsEntry[], edges: readonly RunEdge[]): MetricsEntry[] =>
-  entries.filter((a) => {
+export const withoutPassThrough = (entries: readonly MetricsEntry[], edges: readonly RunEdge[]): MetricsEntry[] => {
+  // Indexed, not nested scans: a study run has ~600 entries and ~1000 edges (0.4 s the naive way).
+  const consumers = new Map<string, string[]>() // "node\0port" -> nodes it feeds
+  for (const e of edges) {
+    const k = `${e.from}\0${e.output}`
+    consumers.set(k, [...(consumers.get(k) ?? []), e.to])
+  }
+  const byNode = new Map<string, MetricsEntry[]>()
+  for (const b of entries) byNode.set(b.node, [...(byNode.get(b.node) ?? []), b])
+  return entries.filter((a) => {
     const names = Object.keys(a.metrics.scalars)
-    return !(
-      names.length > 0 &&
-      entries.some((b) => b !== a && edges.some((e) => e.from === a.node && e.output === a.port && e.to === b.node) && names.every((n) => Object.is(b.metrics.scalars[n], a.metrics.scalars[n])))
-    )
+    if (names.length === 0) return true
+    const downstream = (consumers.get(`${a.node}\0${a.port}`) ?? []).flatMap((n) => byNode.get(n) ?? [])
+    return !downstream.some((b) => b !== a && names.every((n) => Object.is(b.metrics.scalars[n], a.metrics.scalars[n])))
   })
+}
 
 export const gridHtml = (g: Grid, corner: string): string =>
   g.rows.length === 0
