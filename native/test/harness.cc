@@ -97,6 +97,16 @@ ConvShape random_conv() {
   }
 }
 
+// conv_out-like: few output channels, cin a multiple of every vector width (the direct narrow path).
+ConvShape narrow_conv(int cout, int stride) {
+  ConvShape s{};
+  s.batch = 2; s.ih = s.iw = 7; s.cin = 16; s.cout = cout;
+  s.kh = s.kw = 3; s.sh = s.sw = stride; s.pt = s.pl = 1;
+  s.oh = (s.ih + 2 * s.pt - s.kh) / s.sh + 1;
+  s.ow = (s.iw + 2 * s.pl - s.kw) / s.sw + 1;
+  return s;
+}
+
 std::string shape_str(const ConvShape& s) {
   char b[160];
   snprintf(b, sizeof b, "b%d %dx%dx%d -> %dx%dx%d k%d s%d p%d", s.batch, s.ih, s.iw, s.cin, s.oh, s.ow, s.cout, s.kh, s.sh, s.pt);
@@ -169,8 +179,8 @@ void test_isa(const Kernels& K, int threads) {
     check(err <= tol, tag + d);
   }
 
-  for (int rep = 0; rep < 10; rep++) {  // conv2d (+ bias modes) and both gradients
-    const ConvShape s = random_conv();
+  for (int rep = 0; rep < 13; rep++) {  // conv2d (+ bias modes) and both gradients
+    const ConvShape s = rep < 10 ? random_conv() : narrow_conv(rep == 10 ? 1 : 3, rep == 12 ? 2 : 1);
     const Vec x = randn((size_t)s.batch * s.ih * s.iw * s.cin), w = randn((size_t)s.kh * s.kw * s.cin * s.cout);
     const Vec dy = randn((size_t)s.batch * s.oh * s.ow * s.cout), bias = randn((size_t)s.batch * s.cout);
     const int mode = rep % 3;

@@ -100,6 +100,33 @@ t.test("Conv2D / FusedConv2D (bias [C] and [B,1,1,C]) and both gradients match c
   t.end()
 })
 
+// The U-Net's edge shapes, which the random shapes above reach only rarely: few input channels
+// (conv_in) and few output channels with cin a multiple of every ISA's vector width (conv_out: the
+// direct convolution of native/gemm.cc).
+t.test("conv_in- and conv_out-like shapes (the direct narrow convolution) and their gradients match cpu", (t) => {
+  const arb = fc.record({
+    b: fc.integer({ min: 1, max: 6 }), hw: fc.integer({ min: 1, max: 9 }), k: fc.constantFrom(1, 2, 3),
+    stride: fc.constantFrom(1, 2), pad: fc.constantFrom(0, 1, 2), seed: fc.nat(), bias: fc.constantFrom("none", "channel", "sample"),
+    shape: fc.oneof(
+      fc.record({ cin: fc.integer({ min: 1, max: 3 }), cout: fc.integer({ min: 8, max: 40 }) }), // conv_in
+      fc.record({ cin: fc.constantFrom(16, 32, 48), cout: fc.integer({ min: 1, max: 7 }) }), // conv_out
+    ),
+  }).filter((c) => c.hw + 2 * c.pad >= c.k)
+  t.doesNotThrow(() => fc.assert(fc.property(arb, (c) => {
+    const { cin, cout } = c.shape
+    const xv = normals(c.seed, c.b * c.hw * c.hw * cin), wv = normals(c.seed + 1, c.k * c.k * cin * cout)
+    const bv = normals(c.seed + 2, c.bias === "sample" ? c.b * cout : cout)
+    return agree(() => {
+      const x = tf.tensor4d(xv, [c.b, c.hw, c.hw, cin]), w = tf.tensor4d(wv, [c.k, c.k, cin, cout])
+      const bias = c.bias === "none" ? undefined : c.bias === "channel" ? tf.tensor1d(bv) : tf.tensor4d(bv, [c.b, 1, 1, cout])
+      const conv = (xx: tf.Tensor, ww: tf.Tensor) => tf.fused.conv2d({ x: xx as tf.Tensor4D, filter: ww as tf.Tensor4D, strides: c.stride, pad: c.pad, ...(bias === undefined ? {} : { bias }) })
+      const [gx, gw] = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => conv(xx, ww).square().sum() as tf.Scalar)([x, w])
+      return [conv(x, w), gx!, gw!]
+    })
+  }), { numRuns: 40 }))
+  t.end()
+})
+
 t.test("'same' padding with stride 2 (asymmetric pads) matches cpu", (t) => {
   t.doesNotThrow(() => fc.assert(fc.property(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 2, max: 10 }), fc.nat(), (b, hw, seed) => {
     const xv = normals(seed, b * hw * hw * 3), wv = normals(seed + 1, 9 * 3 * 5)
