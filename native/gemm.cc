@@ -134,8 +134,9 @@ void im2col_rows(const float* x, float* buf, const ConvShape& s, int dh, int dwl
 // same products summed in the same lane order, padding taps skipped where that path adds 0 * w.
 // (A direct kernel for few *input* channels, conv_in, was tried and was slower than im2col + GEMM:
 // its accumulators, indexed by runtime loop counts, do not stay in registers.)
+// (For the narrow case of conv_core, cout < 8: an undilated input, whole vectors per tap.)
 bool narrow_direct_fits(const ConvShape& s, int dh, int dwl) {
-  return dh == 1 && dwl == 1 && s.cout < 8 && s.cin % F::W == 0;
+  return dh == 1 && dwl == 1 && s.cin % F::W == 0;
 }
 
 // wt: the filter transposed to [cout][kh][kw][cin] (as the GEMM path's narrow case holds it).
@@ -175,10 +176,13 @@ void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int
                const float* bias = nullptr, int bias_mode = 0) {
   const int64_t P = (int64_t)s.batch * s.oh * s.ow;
   const int kk = s.kh * s.kw * s.cin;
-  if (narrow_direct_fits(s, dh, dwl)) {
-    Buf<float> wt((int64_t)s.cout * kk);
-    for (int n = 0; n < s.cout; n++)
-      for (int k = 0; k < kk; k++) wt[(int64_t)n * kk + k] = w[(int64_t)k * s.cout + n];
+  // Few output channels (e.g. conv_out, 32 -> 1): a full-width GEMM tile would waste most of its
+  // lanes, so use dot products along k against the transposed filter instead.
+  const bool narrow = s.cout < 8;
+  Buf<float> wt(narrow ? (int64_t)s.cout * kk : 0);
+  for (int n = 0; n < (narrow ? s.cout : 0); n++)
+    for (int k = 0; k < kk; k++) wt[(int64_t)n * kk + k] = w[(int64_t)k * s.cout + n];
+  if (narrow && narrow_direct_fits(s, dh, dwl)) {
     conv_narrow_direct(x, wt.data(), y, s, bias, bias_mode);
     return;
   }
@@ -186,12 +190,7 @@ void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int
   constexpr int PB = 96;  // pixels per block: PB * kk floats stay in L2
   const int64_t nblocks = (P + PB - 1) / PB;
   const int nt = threads_for(2.0 * P * kk * s.cout);
-  // Few output channels (e.g. conv_out, 32 -> 1): a full-width GEMM tile would waste most of its
-  // lanes, so use dot products along k against the transposed filter instead.
-  const bool narrow = s.cout < 8;
-  Buf<float> wt(narrow ? (int64_t)s.cout * kk : 0), wp(narrow ? 0 : packed_b_size(kk, s.cout));
-  for (int n = 0; n < (narrow ? s.cout : 0); n++)
-    for (int k = 0; k < kk; k++) wt[(int64_t)n * kk + k] = w[(int64_t)k * s.cout + n];
+  Buf<float> wp(narrow ? 0 : packed_b_size(kk, s.cout));
   const PackedB wb{wp.data(), kk};
 #pragma omp parallel num_threads(nt)
   {
