@@ -32,6 +32,10 @@ export interface ReportPlots {
   readonly sections: readonly (readonly PlotSpec[])[]
 }
 
+/** A section's DeepCache points (its cached samplers against their uncached runs; none outside deepcache.yaml). */
+const cachePointsOf = (data: Pick<ReportData, "metrics" | "nodes" | "edges">, s: Section) =>
+  deepcachePoints({ metrics: data.metrics.filter((e) => scopeOf(e.node) === s.scope), nodes: data.nodes, edges: data.edges })
+
 /** Every plot of the report as a Vega-Lite spec, by section (pure: tests check them as data). */
 export const plotSpecsOf = (data: Pick<ReportData, "metrics" | "nodes" | "edges">, sections: readonly Section[]): ReportPlots => {
   const points = sections.flatMap((s) => s.points)
@@ -62,7 +66,7 @@ export const plotSpecsOf = (data: Pick<ReportData, "metrics" | "nodes" | "edges"
       return [
         ...(g.length > 0 && oneStepCount ? [] : qualityPlots(s.points.filter((p) => !cachedNodes.has(p.node)), s.scope, id)),
         ...guidancePlots(g, id),
-        ...deepcachePlots(deepcachePoints({ metrics: inScope(s), nodes: data.nodes, edges: data.edges })),
+        ...deepcachePlots(cachePointsOf(data, s)),
         ...lossCurvePlots(data.metrics.filter((e) => losses.get(s)?.has(e.node) === true), s.scope),
       ]
     }),
@@ -87,7 +91,7 @@ export const buildReport = async (runDir: string, record: RunRecord, cacheDir: s
     sections: sections.map((section, i) => ({
       section,
       plots: (specs.sections[i] ?? []).flatMap((s) => byId.get(s.id) ?? []),
-      gridGroups: gridGroups(deepcachePoints({ metrics: data.metrics.filter((e) => scopeOf(e.node) === section.scope), nodes: data.nodes, edges: data.edges }), data.images, data.edges),
+      gridGroups: gridGroups(cachePointsOf(data, section), data.images, data.edges),
     })),
   })
 }
