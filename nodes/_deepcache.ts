@@ -73,13 +73,13 @@ const isControlled = (m: Model): m is ControlledUNet => m.architecture === "cont
  */
 export const deepcachePlan = (model: Model, p: WithDeepCache): DeepCachePlan | undefined => {
   if (p.deepcache === undefined) return undefined
-  const unet = isControlled(model) ? model.base : model
+  const composite = isControlled(model) ? model : undefined
+  const unet = composite?.base ?? model
   if (!isUNet(unet)) throw invalidInput(`deepcache needs a U-Net; this model is a ${model.architecture} (DeepCache caches a U-Net's skip-branch features)`)
   const config: DeepCacheConfig = { ...deepCacheDefaults, ...p.deepcache }
   checkDeepCache(config, unet.branches)
   const m = unetMacs(unet.config)
-  const control = isControlled(model) ? model.config : undefined
-  const extra = (upTo?: number): number => (control === undefined ? 0 : controlNetMacs(m, control, upTo))
+  const extra = (upTo?: number): number => (composite === undefined ? 0 : controlNetMacs(m, composite.config, upTo))
   return {
     config,
     plan: fullStepPlan(p.steps, config),
