@@ -5,7 +5,8 @@
 // over the 55 MB MNIST directory costs a few stats rather than a full re-hash.
 import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs"
-import { isAbsolute, join, relative, sep } from "node:path"
+import { join, relative, sep } from "node:path"
+import { insideRoot } from "../pipeline/path-param.ts"
 import { sha256 } from "./canonical.ts"
 import { writeFileAtomic } from "../store/atomic.ts"
 
@@ -29,11 +30,6 @@ export class PathEscape extends Error {
   readonly _tag = "PathEscape"
 }
 
-const inside = (root: string, target: string): boolean => {
-  const rel = relative(root, target)
-  return rel === "" || (!rel.startsWith("..") && !isAbsolute(rel))
-}
-
 /**
  * Every file below `dir` (by the path a node reading the directory sees). Symlinks are followed, as a
  * node reading the directory would, but never out of `realRoot` (when given) and never in a loop;
@@ -55,7 +51,7 @@ const listFiles = (dir: string, realRoot: string | undefined): string[] => {
         } catch {
           continue
         }
-        if (realRoot !== undefined && !inside(realRoot, target)) throw new PathEscape(`${relative(dir, p)} is a symlink that leaves the project (to ${target})`)
+        if (realRoot !== undefined && !insideRoot(realRoot, target)) throw new PathEscape(`${relative(dir, p)} is a symlink that leaves the project (to ${target})`)
         const st = statSync(target)
         if (st.isDirectory()) walk(p)
         else if (st.isFile()) out.push(p)
