@@ -277,22 +277,43 @@ void copy_strided(const float* src, int64_t src_stride, float* dst, int64_t dst_
   for (int64_t r = 0; r < rows; r++) memcpy(dst + r * dst_stride, src + r * src_stride, sizeof(float) * cols);
 }
 
+// out[i] = a[i] op b[i % nb]. Split over fixed chunks of the flat index, not over rows of nb: a
+// same-shape add (the U-Net's residual adds) is a single row, and ran on one thread.
 void binary_bcast(const float* a, const float* b, float* out, int64_t n, int64_t nb, int op) {
   const int nt = n < 65536 ? 1 : get_threads();
-  const int64_t rows = n / nb;
+  constexpr int64_t CHUNK = 16384;
+  const int64_t chunks = (n + CHUNK - 1) / CHUNK;
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t r = 0; r < rows; r++) {
-    const float* ar = a + r * nb;
-    float* orow = out + r * nb;
-    if (op == 0) {
+  for (int64_t q = 0; q < chunks; q++) {
+    const int64_t end = min_of(n, (q + 1) * CHUNK);
+    for (int64_t i = q * CHUNK; i < end;) {
+      const int64_t j = nb == 1 ? 0 : i % nb, len = nb == 1 ? end - i : min_of(end - i, nb - j);
+      const float* ar = a + i;
+      const float* br = b + j;
+      float* orow = out + i;
+      if (nb == 1) {  // a scalar operand
+        const float bs = b[0];
+        if (op == 0) {
 #pragma omp simd
-      for (int64_t i = 0; i < nb; i++) orow[i] = ar[i] + b[i];
-    } else if (op == 1) {
+          for (int64_t e = 0; e < len; e++) orow[e] = ar[e] + bs;
+        } else if (op == 1) {
 #pragma omp simd
-      for (int64_t i = 0; i < nb; i++) orow[i] = ar[i] - b[i];
-    } else {
+          for (int64_t e = 0; e < len; e++) orow[e] = ar[e] - bs;
+        } else {
 #pragma omp simd
-      for (int64_t i = 0; i < nb; i++) orow[i] = ar[i] * b[i];
+          for (int64_t e = 0; e < len; e++) orow[e] = ar[e] * bs;
+        }
+      } else if (op == 0) {
+#pragma omp simd
+        for (int64_t e = 0; e < len; e++) orow[e] = ar[e] + br[e];
+      } else if (op == 1) {
+#pragma omp simd
+        for (int64_t e = 0; e < len; e++) orow[e] = ar[e] - br[e];
+      } else {
+#pragma omp simd
+        for (int64_t e = 0; e < len; e++) orow[e] = ar[e] * br[e];
+      }
+      i += len;
     }
   }
 }

@@ -30,25 +30,34 @@ inline int split_k(int k) {
 }
 
 // C tile [mr x nr] (+)= A[mr x kc] * B[kc x NR], B a packed panel (NR floats per k, zero-padded
-// past nr). A_KMAJOR selects the A addressing mode.
+// past nr). A_KMAJOR selects the A addressing mode. In row mode the kc steps may come in nseg
+// segments (seglen[s] steps each, summing to kc) with their own row pointers arows[s * MR + r]: an
+// implicit-GEMM convolution reads each filter tap's channels in place instead of copying them into
+// an im2col row (plain GEMM: one segment). The k order, and so every sum, is the same either way.
 template <bool A_KMAJOR>
 inline void micro_kernel(int kc, const float* const* arows, const float* a, int64_t lda, const float* b, float* c,
-                         int64_t ldc, int mr, int nr, bool accumulate) {
+                         int64_t ldc, int mr, int nr, bool accumulate, int nseg = 1, const int* seglen = nullptr) {
   F::V acc[MR][NV];
 #pragma GCC unroll 16
   for (int r = 0; r < MR; r++)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; v++) acc[r][v] = F::zero();
-  for (int k = 0; k < kc; k++) {
-    F::V bv[NV];
+  if (A_KMAJOR) nseg = 1;
+  for (int sg = 0; sg < nseg; sg++) {
+    const float* const* ar = arows + sg * MR;
+    const int len = seglen ? seglen[sg] : kc;
+    for (int k = 0; k < len; k++) {
+      F::V bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) bv[v] = F::load(b + k * NR + v * F::W);
+      for (int v = 0; v < NV; v++) bv[v] = F::load(b + k * NR + v * F::W);
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; r++) {
-      const F::V av = F::set1(A_KMAJOR ? a[k * lda + r] : arows[r][k]);
+      for (int r = 0; r < MR; r++) {
+        const F::V av = F::set1(A_KMAJOR ? a[k * lda + r] : ar[r][k]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; v++) acc[r][v] = F::fma(av, bv[v], acc[r][v]);
+        for (int v = 0; v < NV; v++) acc[r][v] = F::fma(av, bv[v], acc[r][v]);
+      }
     }
+    b += (int64_t)len * NR;
   }
   F::M m[NV];
 #pragma GCC unroll 4
@@ -97,24 +106,40 @@ void small_n_rows(const float* const* rows, int nrows, int k, const float* wt, i
 }
 
 // Builds im2col rows for output pixels [p0, p0 + np) into buf (row length kk = kh*kw*cin), for an
-// input that is conceptually dilated by `dil` (backprop-input uses dil = forward stride).
+// input that is conceptually dilated by `dil` (backprop-input uses dil = forward stride). Walks
+// (image, row, column) incrementally and divides by the dilation only when there is one: integer
+// divisions per pixel and tap cost more than the whole GEMM for conv_in (cin = 1, K = 9).
 void im2col_rows(const float* x, float* buf, const ConvShape& s, int dh, int dwl, int64_t p0, int np) {
   const int kk = s.kh * s.kw * s.cin;
   const int ihd = (s.ih - 1) * dh + 1, iwd = (s.iw - 1) * dwl + 1;
+  const bool dilated = dh != 1 || dwl != 1;
+  int ow = (int)(p0 % s.ow);
+  int oh = (int)((p0 / s.ow) % s.oh);
+  int64_t bi = p0 / ((int64_t)s.ow * s.oh);
   for (int q = 0; q < np; q++) {
-    const int64_t p = p0 + q;
-    const int ow = (int)(p % s.ow);
-    const int oh = (int)((p / s.ow) % s.oh);
-    const int bi = (int)(p / ((int64_t)s.ow * s.oh));
     float* row = buf + (int64_t)q * kk;
+    const float* img = x + bi * s.ih * s.iw * s.cin;
     for (int fh = 0; fh < s.kh; fh++) {
       const int yd = oh * s.sh - s.pt + fh;
-      const bool yok = yd >= 0 && yd < ihd && yd % dh == 0;
+      const bool yok = yd >= 0 && yd < ihd && (!dilated || yd % dh == 0);
+      const int yi = dilated ? yd / dh : yd;
+      const int x0 = ow * s.sw - s.pl;
+      float* drow = row + fh * s.kw * s.cin;
+      const int run = s.kw * s.cin;
+      if (!yok) {  // a padding row of the filter window
+        for (int i = 0; i < run; i++) drow[i] = 0.0f;
+        continue;
+      }
+      if (!dilated && x0 >= 0 && x0 + s.kw <= s.iw) {  // the window's row lies inside: one run
+        const float* src = img + ((int64_t)yi * s.iw + x0) * s.cin;
+        for (int i = 0; i < run; i++) drow[i] = src[i];
+        continue;
+      }
       for (int fw = 0; fw < s.kw; fw++) {
         float* dst = row + (fh * s.kw + fw) * s.cin;
         const int xd = ow * s.sw - s.pl + fw;
-        if (yok && xd >= 0 && xd < iwd && xd % dwl == 0) {
-          const float* src = x + (((int64_t)bi * s.ih + yd / dh) * s.iw + xd / dwl) * s.cin;
+        if (yok && xd >= 0 && xd < iwd && (!dilated || xd % dwl == 0)) {
+          const float* src = img + ((int64_t)yi * s.iw + (dilated ? xd / dwl : xd)) * s.cin;
           if (s.cin < 8) {
             for (int ci = 0; ci < s.cin; ci++) dst[ci] = src[ci];  // avoid a memcpy call per tiny run
           } else {
@@ -124,6 +149,10 @@ void im2col_rows(const float* x, float* buf, const ConvShape& s, int dh, int dwl
           for (int ci = 0; ci < s.cin; ci++) dst[ci] = 0.0f;
         }
       }
+    }
+    if (++ow == s.ow) {
+      ow = 0;
+      if (++oh == s.oh) oh = 0, bi++;
     }
   }
 }
@@ -171,7 +200,78 @@ void conv_narrow_direct(const float* x, const float* wt, float* y, const ConvSha
   }
 }
 
+// Tap-segment GEMM for one block of output pixels: C[np x n] = im2col(x)[np, kk] * B, where row q's
+// filter tap t (channels cin contiguous, NHWC) is read in place at taps[q * ntaps + t] (a zero row
+// for padding). Same K blocks, panels, tiles and k order as gemm_rows on the copied rows, so the
+// result is bit-identical; what it saves is writing and re-reading the im2col block (the 32-channel
+// 3x3 convolutions at 28x28 spent about a quarter of their time on it).
+void gemm_taps(const float* const* taps, int ntaps, int cin, int np, int n, PackedB b, float* c, int64_t ldc,
+               const float* zero_row) {
+  constexpr int MAX_SEG = KC_MAX / 8 + 2;  // cin >= 8 (taps_fit)
+  const float* arows[MAX_SEG * MR];
+  int seglen[MAX_SEG];
+  const int k = ntaps * cin;
+  const int kb = split_k(k);
+  for (int k0 = 0; k0 < k; k0 += kb) {
+    const int kc = min_of(kb, k - k0);
+    // Segments of [k0, k0 + kc): the pieces of taps t0..t1 it covers.
+    int nseg = 0;
+    int segtap[MAX_SEG], segoff[MAX_SEG];
+    for (int kk = k0; kk < k0 + kc; nseg++) {
+      const int t = kk / cin, off = kk % cin;
+      segtap[nseg] = t, segoff[nseg] = off;
+      seglen[nseg] = min_of(cin - off, k0 + kc - kk);
+      kk += seglen[nseg];
+    }
+    const bool acc = k0 > 0;
+    for (int j0 = 0; j0 < n; j0 += NR) {
+      const int nr = min_of(NR, n - j0);
+      const float* bp = b.p + ((int64_t)(j0 / NR) * b.k_stride + k0) * NR;
+      for (int i0 = 0; i0 < np; i0 += MR) {
+        const int mr = min_of(MR, np - i0);
+        for (int sg = 0; sg < nseg; sg++)
+          for (int r = 0; r < MR; r++)
+            arows[sg * MR + r] = (r < mr ? taps[(int64_t)(i0 + r) * ntaps + segtap[sg]] : zero_row) + segoff[sg];
+        micro_kernel<false>(kc, arows, nullptr, 0, bp, c + (int64_t)i0 * ldc + j0, ldc, mr, nr, acc, nseg, seglen);
+      }
+    }
+  }
+}
+
+// Tap pointers of output pixels [p0, p0 + np) of an undilated convolution: taps[q * kh * kw + t].
+// Walks (image, row, column) incrementally: a division per pixel would cost a sizeable part of a
+// 32-channel pixel's 9 x 32 x 32 multiply-adds.
+void tap_pointers(const float* x, const float* zero_row, const ConvShape& s, int64_t p0, int np, const float** taps) {
+  const int ntaps = s.kh * s.kw;
+  int ow = (int)(p0 % s.ow);
+  int oh = (int)((p0 / s.ow) % s.oh);
+  int64_t bi = p0 / ((int64_t)s.ow * s.oh);
+  for (int q = 0; q < np; q++) {
+    const float** tq = taps + (int64_t)q * ntaps;
+    const int y0 = oh * s.sh - s.pt, x0 = ow * s.sw - s.pl;
+    const float* img = x + bi * s.ih * s.iw * s.cin;
+    for (int fh = 0; fh < s.kh; fh++) {
+      const int yi = y0 + fh;
+      const bool yok = yi >= 0 && yi < s.ih;
+      for (int fw = 0; fw < s.kw; fw++) {
+        const int xi = x0 + fw;
+        tq[fh * s.kw + fw] = yok && xi >= 0 && xi < s.iw ? img + ((int64_t)yi * s.iw + xi) * s.cin : zero_row;
+      }
+    }
+    if (++ow == s.ow) {
+      ow = 0;
+      if (++oh == s.oh) oh = 0, bi++;
+    }
+  }
+}
+
+// Tap segments pay off when each is long enough to amortise its row pointers (cin >= 8); a dilated
+// input (backprop through a stride) keeps the im2col copy, which skips the holes.
+bool taps_fit(const ConvShape& s, int dh, int dwl) { return dh == 1 && dwl == 1 && s.cin >= 8; }
+
 // Core implicit-GEMM convolution: y[P, cout] = im2col(x)[P, kk] * w[kk, cout], P = batch*oh*ow.
+// The im2col operand is never whole: per block of PB pixels it is read in place (1x1 convolutions:
+// rows of x; cin >= 8: tap segments of x) or, for few input channels or a dilated input, copied.
 void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int dh, int dwl,
                const float* bias = nullptr, int bias_mode = 0) {
   const int64_t P = (int64_t)s.batch * s.oh * s.ow;
@@ -187,6 +287,7 @@ void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int
     return;
   }
   const bool direct = s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pl == 0 && dh == 1 && dwl == 1;
+  const bool taps = !narrow && !direct && taps_fit(s, dh, dwl);
   constexpr int PB = 96;  // pixels per block: PB * kk floats stay in L2
   const int64_t nblocks = (P + PB - 1) / PB;
   const int nt = threads_for(2.0 * P * kk * s.cout);
@@ -198,23 +299,30 @@ void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int
 #pragma omp for schedule(static)
       for (int p = 0; p < b_panels(s.cout); p++) pack_b(w, s.cout, 1, kk, s.cout, wp.data(), p, p + 1);
     }
-    Buf<float> buf(direct ? 0 : (int64_t)PB * kk);
+    Buf<float> buf(direct || taps ? 0 : (int64_t)PB * kk);
     Buf<float> zero(kk + KC_PAD, true);
     const float* rows[PB];
+    Buf<const float*> tap(taps ? (int64_t)PB * s.kh * s.kw : 0);
 #pragma omp for schedule(dynamic, 4)
     for (int64_t blk = 0; blk < nblocks; blk++) {
       const int64_t p0 = blk * PB;
       const int np = (int)min_of<int64_t>(PB, P - p0);
-      if (direct) {
-        for (int q = 0; q < np; q++) rows[q] = x + (p0 + q) * kk;
+      float* yb = y + p0 * s.cout;
+      if (taps) {
+        tap_pointers(x, zero.data(), s, p0, np, tap.data());
+        gemm_taps(tap.data(), s.kh * s.kw, s.cin, np, s.cout, wb, yb, s.cout, zero.data());
       } else {
-        im2col_rows(x, buf.data(), s, dh, dwl, p0, np);
-        for (int q = 0; q < np; q++) rows[q] = buf.data() + (int64_t)q * kk;
-      }
-      if (narrow) {
-        small_n_rows(rows, np, kk, wt.data(), s.cout, y + p0 * s.cout);
-      } else {
-        gemm_rows(rows, np, s.cout, kk, wb, y + p0 * s.cout, s.cout, false, zero.data());
+        if (direct) {
+          for (int q = 0; q < np; q++) rows[q] = x + (p0 + q) * kk;
+        } else {
+          im2col_rows(x, buf.data(), s, dh, dwl, p0, np);
+          for (int q = 0; q < np; q++) rows[q] = buf.data() + (int64_t)q * kk;
+        }
+        if (narrow) {
+          small_n_rows(rows, np, kk, wt.data(), s.cout, yb);
+        } else {
+          gemm_rows(rows, np, s.cout, kk, wb, yb, s.cout, false, zero.data());
+        }
       }
       if (bias_mode != 0) {  // while the block is still in cache
         const int64_t per = (int64_t)s.oh * s.ow;

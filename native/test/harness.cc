@@ -107,6 +107,17 @@ ConvShape narrow_conv(int cout, int stride) {
   return s;
 }
 
+// Many input channels: K = 9 * cin exceeds one K block, so a block boundary falls inside a filter
+// tap (the tap-segment GEMM's split case); a 14-wide image puts tiles across rows and padding.
+ConvShape wide_conv(int cin, int stride) {
+  ConvShape s{};
+  s.batch = 2; s.ih = 5; s.iw = 14; s.cin = cin; s.cout = 37;
+  s.kh = s.kw = 3; s.sh = s.sw = stride; s.pt = s.pl = 1;
+  s.oh = (s.ih + 2 * s.pt - s.kh) / s.sh + 1;
+  s.ow = (s.iw + 2 * s.pl - s.kw) / s.sw + 1;
+  return s;
+}
+
 std::string shape_str(const ConvShape& s) {
   char b[160];
   snprintf(b, sizeof b, "b%d %dx%dx%d -> %dx%dx%d k%d s%d p%d", s.batch, s.ih, s.iw, s.cin, s.oh, s.ow, s.cout, s.kh, s.sh, s.pt);
@@ -179,8 +190,10 @@ void test_isa(const Kernels& K, int threads) {
     check(err <= tol, tag + d);
   }
 
-  for (int rep = 0; rep < 13; rep++) {  // conv2d (+ bias modes) and both gradients
-    const ConvShape s = rep < 10 ? random_conv() : narrow_conv(rep == 10 ? 1 : 3, rep == 12 ? 2 : 1);
+  for (int rep = 0; rep < 15; rep++) {  // conv2d (+ bias modes) and both gradients
+    const ConvShape s = rep < 10   ? random_conv()
+                        : rep < 13 ? narrow_conv(rep == 10 ? 1 : 3, rep == 12 ? 2 : 1)
+                                   : wide_conv(rep == 13 ? 70 : 48, rep == 13 ? 1 : 2);
     const Vec x = randn((size_t)s.batch * s.ih * s.iw * s.cin), w = randn((size_t)s.kh * s.kw * s.cin * s.cout);
     const Vec dy = randn((size_t)s.batch * s.oh * s.ow * s.cout), bias = randn((size_t)s.batch * s.cout);
     const int mode = rep % 3;
@@ -275,17 +288,20 @@ void test_isa(const Kernels& K, int threads) {
       check(rel_err(o, ro) <= 1e-5, tag + "sum_middle " + std::to_string(outer) + "x" + std::to_string(mid) + "x" + std::to_string(inner));
     }
 
-    const int nb = 37, rows = 9;
-    const Vec a = randn((size_t)nb * rows), bb = randn(nb);
-    for (int op = 0; op < 3; op++) {
-      Vec o(a.size());
-      K.binary_bcast(a.data(), bb.data(), o.data(), (int64_t)a.size(), nb, op);
-      std::vector<double> ro(a.size());
-      for (size_t i = 0; i < a.size(); i++) {
-        const float p = a[i], q = bb[i % nb];  // float arithmetic: the kernel must be exact
-        ro[i] = op == 0 ? p + q : op == 1 ? p - q : p * q;
+    // b of 37 (rows split across work chunks), a scalar b, and b as large as a (one row): both
+    // large ones past the threading threshold.
+    for (const auto& [nb, rows] : std::vector<std::pair<int, int>>{{37, 9}, {37, 3001}, {1, 70001}, {70001, 1}}) {
+      const Vec a = randn((size_t)nb * rows), bb = randn(nb);
+      for (int op = 0; op < 3; op++) {
+        Vec o(a.size());
+        K.binary_bcast(a.data(), bb.data(), o.data(), (int64_t)a.size(), nb, op);
+        std::vector<double> ro(a.size());
+        for (size_t i = 0; i < a.size(); i++) {
+          const float p = a[i], q = bb[i % nb];  // float arithmetic: the kernel must be exact
+          ro[i] = op == 0 ? p + q : op == 1 ? p - q : p * q;
+        }
+        check(rel_err(o, ro) == 0, tag + "binary_bcast b of " + std::to_string(nb) + " x" + std::to_string(rows) + " op " + std::to_string(op));
       }
-      check(rel_err(o, ro) == 0, tag + "binary_bcast op " + std::to_string(op));
     }
 
     Vec dst(5 * 11, -1.0f);
