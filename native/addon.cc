@@ -276,6 +276,15 @@ napi_value Trig(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+// clip(x, y, n, lo, hi)
+napi_value Clip(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  float *x = a.f32(0), *y = a.f32(1);
+  const double n = a.num(2), lo = a.num(3), hi = a.num(4);
+  if (a.ok) g_k->clip(x, y, (int64_t)n, (float)lo, (float)hi);
+  return undefined(env);
+}
+
 // ---- instruction sets ----------------------------------------------------------------------------
 napi_value str(napi_env env, const char* s) {
   napi_value v;
@@ -378,7 +387,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"matmul", Matmul}, {"groupNorm", GroupNorm}, {"groupNormGrad", GroupNormGrad}, {"silu", Silu},
       {"siluGrad", SiluGrad}, {"upsample2x", Upsample2x}, {"upsample2xGrad", Upsample2xGrad}, {"adam", Adam},
       {"sumMiddle", SumMiddle}, {"binaryBcast", BinaryBcast}, {"setThreads", SetThreads}, {"copyStrided", CopyStrided},
-      {"linear", Linear}, {"linearGrad", LinearGrad}, {"trig", Trig},
+      {"linear", Linear}, {"linearGrad", LinearGrad}, {"trig", Trig}, {"clip", Clip},
       {"cpuFeatures", CpuFeatures}, {"chooseIsa", ChooseIsa}, {"setIsa", SetIsa}, {"isa", ActiveIsa},
   };
   for (const auto& f : fns) {

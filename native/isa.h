@@ -29,6 +29,7 @@ void linear(const float* x, const float* w, const float* b, float* y, float* z, 
 void linear_grad(const float* dy, const float* x, const float* z, float* dz, float* dw, float* db, int m, int n, int k,
                  bool silu);
 void trig(const float* x, float* y, int64_t n, int op);
+void clip(const float* x, float* y, int64_t n, float lo, float hi);
 
 // GEMM building blocks (gemm.cc), shared with linear.cc. B is packed first: NR-column panels, each
 // a contiguous [k][NR] block, zero-padded past n. The micro-kernel then streams B sequentially;

@@ -11,7 +11,7 @@
 namespace pipe {
 
 // Bumped whenever an exported function or its arguments change; the loader refuses other values.
-constexpr int kAbiVersion = 2;
+constexpr int kAbiVersion = 3;
 
 void set_threads(int n);
 int get_threads();
@@ -49,7 +49,7 @@ struct Kernels {
                int64_t n, float lr, float b1, float b2, float eps, float c1, float c2);
   // out[o, i] = sum_j x[o, j, i]
   void (*sum_middle)(const float* x, float* out, int64_t outer, int64_t mid, int64_t inner);
-  // out[i] = a[i] op b[i % nb]. op: 0 add, 1 sub, 2 mul.
+  // out[i] = a[i] op b[i % nb]. op: 0 add, 1 sub, 2 mul, 3 div.
   void (*binary_bcast)(const float* a, const float* b, float* out, int64_t n, int64_t nb, int op);
   // dst[r * dst_stride + c] = src[r * src_stride + c] for r < rows, c < cols (concat / split / slice).
   void (*copy_strided)(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows,
@@ -62,6 +62,8 @@ struct Kernels {
                       int k, bool silu);
   // y = sin(x) (op 0) or cos(x) (op 1), libm precision.
   void (*trig)(const float* x, float* y, int64_t n, int op);
+  // y = x > hi ? hi : x < lo ? lo : x (tfjs's ClipByValue: NaN passes through).
+  void (*clip)(const float* x, float* y, int64_t n, float lo, float hi);
 };
 
 // ---- instruction sets --------------------------------------------------------------------------

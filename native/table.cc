@@ -10,7 +10,7 @@ namespace PIPE_ISA {
 const Kernels table = {
     PIPE_STR(PIPE_ISA), matmul, conv2d, conv2d_backprop_input, conv2d_backprop_filter, group_norm, group_norm_grad,
     silu, silu_grad, upsample2x, upsample2x_grad, adam, sum_middle, binary_bcast, copy_strided, linear, linear_grad,
-    trig,
+    trig, clip,
 };
 
 }  // namespace PIPE_ISA

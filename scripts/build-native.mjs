@@ -36,7 +36,7 @@ const quiet = argv.includes("--quiet")
 const flagValue = (f) => (argv.includes(f) ? argv[argv.indexOf(f) + 1] : undefined)
 
 // Must equal kAbiVersion in native/kernels.h and NATIVE_ABI in src/ml/backend/native.ts.
-const ABI = 2
+const ABI = 3
 const KERNEL_SOURCES = ["gemm.cc", "elementwise.cc", "linear.cc", "table.cc"]
 /** Instruction-set copies per architecture, widest first; the flags each copy is compiled with. */
 const ISA_FLAGS = {

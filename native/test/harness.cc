@@ -256,7 +256,23 @@ void test_isa(const Kernels& K, int threads) {
       K.trig(x.data(), yc.data(), n, 1);
       check(rel_err(y, rs) <= tol && rel_err(g, rg) <= tol, tag + "silu / silu_grad n=" + std::to_string(n));
       check(rel_err(ys, rsin) <= 1e-6 && rel_err(yc, rcos) <= 1e-6, tag + "sin / cos n=" + std::to_string(n));
+      Vec yk(n);
+      K.clip(x.data(), yk.data(), n, -0.5f, 0.75f);
+      bool exact = true;
+      for (int i = 0; i < n; i++) exact = exact && yk[i] == (x[i] > 0.75f ? 0.75f : x[i] < -0.5f ? -0.5f : x[i]);
+      check(exact, tag + "clip n=" + std::to_string(n));
     }
+  }
+
+  {  // clip: NaN passes through, -0 stays -0, infinities clamp; past the threading threshold
+    const float nan = NAN, inf = INFINITY;
+    Vec x = randn(70001);
+    x[0] = nan, x[1] = -0.0f, x[2] = inf, x[3] = -inf, x[70000] = nan;
+    Vec y(x.size());
+    K.clip(x.data(), y.data(), (int64_t)x.size(), -1.0f, 1.0f);
+    bool ok = isnan(y[0]) && y[1] == 0.0f && signbit(y[1]) && y[2] == 1.0f && y[3] == -1.0f && isnan(y[70000]);
+    for (size_t i = 4; i < 70000; i++) ok = ok && y[i] == (x[i] > 1.0f ? 1.0f : x[i] < -1.0f ? -1.0f : x[i]);
+    check(ok, tag + "clip special values, n=70001");
   }
 
   {  // upsample x2 and its gradient; sum_middle; binary_bcast; copy_strided; adam
@@ -292,13 +308,13 @@ void test_isa(const Kernels& K, int threads) {
     // large ones past the threading threshold.
     for (const auto& [nb, rows] : std::vector<std::pair<int, int>>{{37, 9}, {37, 3001}, {1, 70001}, {70001, 1}}) {
       const Vec a = randn((size_t)nb * rows), bb = randn(nb);
-      for (int op = 0; op < 3; op++) {
+      for (int op = 0; op < 4; op++) {
         Vec o(a.size());
         K.binary_bcast(a.data(), bb.data(), o.data(), (int64_t)a.size(), nb, op);
         std::vector<double> ro(a.size());
         for (size_t i = 0; i < a.size(); i++) {
           const float p = a[i], q = bb[i % nb];  // float arithmetic: the kernel must be exact
-          ro[i] = op == 0 ? p + q : op == 1 ? p - q : p * q;
+          ro[i] = op == 0 ? p + q : op == 1 ? p - q : op == 2 ? p * q : p / q;
         }
         check(rel_err(o, ro) == 0, tag + "binary_bcast b of " + std::to_string(nb) + " x" + std::to_string(rows) + " op " + std::to_string(op));
       }

@@ -3,11 +3,10 @@ import { relative } from "node:path"
 import type { Json } from "../key/canonical.ts"
 import { canonicalJson } from "../key/canonical.ts"
 import type { KeyComponents } from "../key/key.ts"
-import { planPipeline, select } from "../exec/plan.ts"
+import { planPipeline, select, unknownNode } from "../exec/plan.ts"
 import { readRunRecords } from "../exec/record.ts"
 import type { Pipeline } from "../pipeline/load.ts"
 import type { Manifest, Store } from "../store/store.ts"
-import { SelectionError } from "../errors.ts"
 import { str, strs, UsageError, type Values } from "./args.ts"
 import { loadFor } from "./context.ts"
 import { type Io, setup } from "./run.ts"
@@ -103,7 +102,7 @@ export const explainCommand = async (v: Values, [file, id]: string[], io: Io): P
   const project = await setup(v, file, io)
   const p = loadFor(project, file as string, { profile: str(v, "profile"), sets: strs(v, "set") }, io.cwd)
   const node = p.nodes.get(id as string)
-  if (node === undefined) throw new SelectionError({ message: `no node "${id}" in ${p.display} (nodes: ${p.order.join(", ")})` })
+  if (node === undefined) throw unknownNode(p, id as string)
   const planned = planPipeline(p, project.store, project.paths, select(p, {}))
   project.paths.flush()
   const me = planned.find((n) => n.id === id)

@@ -27,11 +27,14 @@ const stoppedCode = (signal: StopSignal): number => (signal === "SIGTERM" ? 143 
 
 export const dirFlags = (v: Values) => ({ root: str(v, "root"), nodes: str(v, "nodes"), cache: str(v, "cache"), runs: str(v, "runs") })
 
+/** `--only a,b` is `--only a --only b` (node ids contain no commas). */
+const idList = (v: Values, k: string): string[] => strs(v, k).flatMap((s) => s.split(",")).filter((id) => id !== "")
+
 const selectorsOf = (v: Values): Selectors => ({
-  force: strs(v, "force"),
+  force: idList(v, "force"),
   from: str(v, "from"),
   until: str(v, "until"),
-  only: strs(v, "only"),
+  only: idList(v, "only"),
 })
 
 export const setup = async (v: Values, file: string | undefined, io: Io): Promise<Project> =>

@@ -7,6 +7,7 @@ import type { Json } from "../key/canonical.ts"
 import { cacheKey, type KeyComponents, keyComponents, pathParams } from "../key/key.ts"
 import type { PathDigester } from "../key/path-digest.ts"
 import type { Manifest, Store } from "../store/store.ts"
+import { didYouMean } from "../pipeline/ajv-errors.ts"
 import { ancestors, descendants } from "../pipeline/graph.ts"
 import type { Pipeline, PipelineNode } from "../pipeline/load.ts"
 
@@ -24,9 +25,15 @@ export interface Selection {
   readonly forced: ReadonlySet<string>
 }
 
+/** An id that names no node: the nearest id, not the whole list (the study has 400+ nodes). */
+export const unknownNode = (p: Pipeline, id: string, flag?: string): SelectionError =>
+  new SelectionError({
+    message: `${flag === undefined ? "" : `${flag} ${id}: `}no node "${id}" in ${p.display}${didYouMean(id, p.order)}; \`pipe plan ${p.display}\` lists its ${p.order.length} nodes`,
+  })
+
 export const select = (p: Pipeline, s: Selectors): Selection => {
   const known = (id: string, flag: string): string => {
-    if (!p.nodes.has(id)) throw new SelectionError({ message: `${flag} ${id}: no node "${id}" in ${p.display} (nodes: ${p.order.join(", ")})` })
+    if (!p.nodes.has(id)) throw unknownNode(p, id, flag)
     return id
   }
   let set = new Set(p.order)

@@ -119,7 +119,16 @@ t.test("selectors: --force, --only, --until", async (t) => {
   t.same(p.statuses(), { src: "ran", sq: "cached", r: "cached", out: "ran" })
   const unknown = await p.pipe(["run", "pipelines/a.yaml", "--force", "nope"])
   t.equal(unknown.code, 1)
-  t.match(unknown.stderr, /--force nope: no node "nope"/)
+  t.match(unknown.stderr, /--force nope: no node "nope" in pipelines\/a\.yaml; `pipe plan pipelines\/a\.yaml` lists its 4 nodes/)
+  // A near miss names the nearest id instead of listing every node (the study has 400+).
+  const near = await p.pipe(["run", "pipelines/a.yaml", "--only", "sqq"])
+  t.match(near.stderr, /--only sqq: no node "sqq" in pipelines\/a\.yaml \(did you mean "sq"\?\)/)
+  t.notMatch(near.stderr, /src, sq/)
+  // Comma lists are lists of ids (ids contain no commas).
+  t.equal((await p.pipe(["run", "pipelines/a.yaml", "--force", "src,r"])).code, 0)
+  t.same(p.statuses(), { src: "ran", sq: "cached", r: "ran", out: "cached" })
+  t.equal((await p.pipe(["run", "pipelines/a.yaml", "--only", "sq,out"])).code, 0)
+  t.same(p.statuses(), { sq: "cached", out: "cached" })
 })
 
 t.test("a failing node names id, kind and position; dependents are skipped; store stays usable", async (t) => {

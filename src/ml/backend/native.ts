@@ -20,7 +20,7 @@ import * as D from "./dense-kernel-names.ts"
 
 export const NATIVE_BACKEND = "pipe-native"
 /** Must equal kAbiVersion in native/kernels.h (and ABI in scripts/build-native.mjs). */
-export const NATIVE_ABI = 2
+export const NATIVE_ABI = 3
 export const NATIVE_ISAS = ["avx512", "avx2", "neon", "portable"] as const
 export type NativeIsa = (typeof NATIVE_ISAS)[number]
 export const isNativeIsa = (s: string): s is NativeIsa => (NATIVE_ISAS as readonly string[]).includes(s)
@@ -47,6 +47,7 @@ export interface NativeAddon {
   linear(x: Float32Array, w: Float32Array, b: Float32Array, y: Float32Array, z: Float32Array | null, m: number, n: number, k: number, silu: number): void
   linearGrad(dy: Float32Array, x: Float32Array, z: Float32Array | null, dz: Float32Array | null, dw: Float32Array, db: Float32Array, m: number, n: number, k: number, silu: number): void
   trig(x: Float32Array, y: Float32Array, n: number, op: number): void
+  clip(x: Float32Array, y: Float32Array, n: number, lo: number, hi: number): void
   setThreads(n: number): void
   /** This CPU's features as the addon's cpuid code reads them, e.g. ["avx512f", "avx2", "fma"]. */
   cpuFeatures(): string[]
@@ -542,6 +543,15 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     const parts = [out(a.backend, [k, nOut], dw), out(a.backend, [nOut], db)]
     return dz === null ? parts : [...parts, out(a.backend, [m, nOut], dz)]
   }
+  // A DDIM step's clamp of x̂0 and its division took 1.8 of its 2.2 ms in tfjs-cpu at batch 128.
+  // The bounds round to float32 first: the same results as tfjs-cpu's float64 comparisons.
+  const clipByValue: KFunc = (a) => {
+    const x = input(a, "x")
+    if (!isF32(a.backend, x)) return cpuKernel("ClipByValue")(a)
+    const y = alloc(a.backend, size(x.shape))
+    n.clip(vals(a.backend, x), y, y.length, a.attrs?.clipValueMin as number, a.attrs?.clipValueMax as number)
+    return out(a.backend, [...x.shape], y)
+  }
   // tfjs-cpu's generic unary loop is slow for the timestep embedding's sin / cos.
   const trig = (name: "Sin" | "Cos", op: number): KFunc => (a) => {
     const x = input(a, "x")
@@ -557,6 +567,7 @@ const makeKernels = (n: NativeAddon): Record<string, KFunc> => {
     Conv2D: conv2D, FusedConv2D: fusedConv2D, Conv2DBackpropInput: conv2DBackpropInput,
     Conv2DBackpropFilter: conv2DBackpropFilter, BatchMatMul: batchMatMul, _FusedMatMul: fusedMatMul, Sum: sum,
     Add: binary("Add", 0, true), Sub: binary("Sub", 1, false), Multiply: binary("Multiply", 2, true),
+    RealDiv: binary("RealDiv", 3, false), ClipByValue: clipByValue,
     [K.SILU]: siluK, [K.SILU_GRAD]: siluGradK, [K.GROUP_NORM]: groupNormK, [K.GROUP_NORM_GRAD]: groupNormGradK,
     [K.UPSAMPLE2X]: upsampleK, [K.UPSAMPLE2X_GRAD]: upsampleGradK, [K.ADAM_UPDATE]: adamK,
     [D.LINEAR]: linearK, [D.LINEAR_GRAD]: linearGradK, Sin: trig("Sin", 0), Cos: trig("Cos", 1),
