@@ -200,14 +200,17 @@ void conv_narrow_direct(const float* x, const float* wt, float* y, const ConvSha
   }
 }
 
-// Tap-segment GEMM for one block of output pixels: C[np x n] = im2col(x)[np, kk] * B, where row q's
-// filter tap t (channels cin contiguous, NHWC) is read in place at taps[q * ntaps + t] (a zero row
-// for padding). Same K blocks, panels, tiles and k order as gemm_rows on the copied rows, so the
-// result is bit-identical; what it saves is writing and re-reading the im2col block (the 32-channel
-// 3x3 convolutions at 28x28 spent about a quarter of their time on it).
+// C[np x n] (+)= A * B where row q of A is ntaps pieces of cin floats, piece t read in place at
+// taps[q * ntaps + t]. A convolution passes each output pixel's filter taps (channels contiguous in
+// NHWC; a zero row for padding) and so never copies im2col rows: the 3x3 convolutions at 28x28 ran
+// 3-8% faster for it. Plain row-pointer GEMM is the one-piece case (gemm_rows). The K blocks, panels,
+// tiles and k order do not depend on the pieces, so the sums are the same bits either way.
 void gemm_taps(const float* const* taps, int ntaps, int cin, int np, int n, PackedB b, float* c, int64_t ldc,
-               const float* zero_row) {
-  constexpr int MAX_SEG = KC_MAX / 8 + 2;  // cin >= 8 (taps_fit)
+               bool accumulate, const float* zero_row) {
+  // A K block of kc <= KC_MAX steps spans at most kc / cin + 2 pieces; conv_core uses pieces for
+  // cin >= 8 only (taps_fit), gemm_rows one piece per block.
+  constexpr int MAX_SEG = KC_MAX / 8 + 2;
+  if (ntaps > 1 && cin < 8) abort();  // a caller bug: the segment arrays would overflow
   const float* arows[MAX_SEG * MR];
   int seglen[MAX_SEG];
   const int k = ntaps * cin;
@@ -223,7 +226,7 @@ void gemm_taps(const float* const* taps, int ntaps, int cin, int np, int n, Pack
       seglen[nseg] = min_of(cin - off, k0 + kc - kk);
       kk += seglen[nseg];
     }
-    const bool acc = k0 > 0;
+    const bool acc = accumulate || k0 > 0;
     for (int j0 = 0; j0 < n; j0 += NR) {
       const int nr = min_of(NR, n - j0);
       const float* bp = b.p + ((int64_t)(j0 / NR) * b.k_stride + k0) * NR;
@@ -310,7 +313,7 @@ void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int
       float* yb = y + p0 * s.cout;
       if (taps) {
         tap_pointers(x, zero.data(), s, p0, np, tap.data());
-        gemm_taps(tap.data(), s.kh * s.kw, s.cin, np, s.cout, wb, yb, s.cout, zero.data());
+        gemm_taps(tap.data(), s.kh * s.kw, s.cin, np, s.cout, wb, yb, s.cout, false, zero.data());
       } else {
         if (direct) {
           for (int q = 0; q < np; q++) rows[q] = x + (p0 + q) * kk;
@@ -364,21 +367,7 @@ void pack_b(const float* b, int64_t rs, int64_t cs, int k, int n, float* bp, int
 
 void gemm_rows(const float* const* arows, int mrows, int n, int k, PackedB b, float* c, int64_t ldc, bool accumulate,
                const float* zero_row) {
-  const float* rows[MR];
-  const int kb = split_k(k);
-  for (int k0 = 0; k0 < k; k0 += kb) {
-    const int kc = min_of(kb, k - k0);
-    const bool acc = accumulate || k0 > 0;
-    for (int j0 = 0; j0 < n; j0 += NR) {
-      const int nr = min_of(NR, n - j0);
-      const float* bp = b.p + ((int64_t)(j0 / NR) * b.k_stride + k0) * NR;
-      for (int i0 = 0; i0 < mrows; i0 += MR) {
-        const int mr = min_of(MR, mrows - i0);
-        for (int r = 0; r < MR; r++) rows[r] = (r < mr ? arows[i0 + r] : zero_row) + k0;
-        micro_kernel<false>(kc, rows, nullptr, 0, bp, c + (int64_t)i0 * ldc + j0, ldc, mr, nr, acc);
-      }
-    }
-  }
+  gemm_taps(arows, 1, k, mrows, n, b, c, ldc, accumulate, zero_row);
 }
 
 void gemm_kmajor(const float* a, int64_t lda, int m, int n, int k, PackedB b, float* c, int64_t ldc, bool accumulate) {
