@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs"
 import { join, relative, sep } from "node:path"
-import { insideRoot } from "../pipeline/path-param.ts"
+import { withinProject } from "../pipeline/path-param.ts"
 import { sha256 } from "./canonical.ts"
 import { writeFileAtomic } from "../store/atomic.ts"
 
@@ -32,10 +32,11 @@ export class PathEscape extends Error {
 
 /**
  * Every file below `dir` (by the path a node reading the directory sees). Symlinks are followed, as a
- * node reading the directory would, but never out of `realRoot` (when given) and never in a loop;
- * a dangling link is skipped (it has no content).
+ * node reading the directory would, but never out of the project (when `project` is given: the
+ * rule of path params themselves, `withinProject`) and never in a loop; a dangling link is skipped
+ * (it has no content).
  */
-const listFiles = (dir: string, realRoot: string | undefined): string[] => {
+const listFiles = (dir: string, project: { readonly root: string; readonly realRoot: string } | undefined): string[] => {
   const out: string[] = []
   const visiting = new Set<string>()
   const walk = (d: string): void => {
@@ -51,7 +52,7 @@ const listFiles = (dir: string, realRoot: string | undefined): string[] => {
         } catch {
           continue
         }
-        if (realRoot !== undefined && !insideRoot(realRoot, target)) throw new PathEscape(`${relative(dir, p)} is a symlink that leaves the project (to ${target})`)
+        if (project !== undefined && !withinProject(project.root, project.realRoot, target)) throw new PathEscape(`${relative(dir, p)} is a symlink that leaves the project (to ${target})`)
         const st = statSync(target)
         if (st.isDirectory()) walk(p)
         else if (st.isFile()) out.push(p)
@@ -72,7 +73,7 @@ export interface PathDigesterOptions {
 }
 
 export const makePathDigester = (cacheDir: string | undefined, opts: PathDigesterOptions = {}): PathDigester => {
-  const realRoot = opts.root === undefined ? undefined : realpathSync(opts.root)
+  const project = opts.root === undefined ? undefined : { root: opts.root, realRoot: realpathSync(opts.root) }
   const memoFile = cacheDir === undefined ? undefined : join(cacheDir, "memo", "path-digests.json")
   let memo: Record<string, MemoEntry> = {}
   if (memoFile !== undefined && existsSync(memoFile)) {
@@ -96,7 +97,7 @@ export const makePathDigester = (cacheDir: string | undefined, opts: PathDigeste
     digest: (absPath) => {
       const st = statSync(absPath)
       if (st.isFile()) return sha256(`file ${fileSha(absPath)}`)
-      const lines = listFiles(absPath, realRoot)
+      const lines = listFiles(absPath, project)
         .map((f) => `${relative(absPath, f).split(sep).join("/")} ${fileSha(f)}`)
         .sort()
       return sha256(`dir\n${lines.join("\n")}`)

@@ -21,6 +21,13 @@ const insidePackages = (root: string, real: string): boolean => {
 }
 
 /**
+ * Where a path param, or a symlink inside its directory, may lead (`real`: symlinks resolved): into
+ * the project (`realRoot`: the root's real path) or into its installed packages. One rule for both,
+ * so a directory that passes the check also digests (a pnpm install links packages to each other).
+ */
+export const withinProject = (root: string, realRoot: string, real: string): boolean => insideRoot(realRoot, real) || insidePackages(root, real)
+
+/**
  * A path param's real absolute path (symlinks resolved), or what is wrong with it. `realRoot` is the
  * root with its own symlinks resolved, so a project under a linked directory still compares equal.
  */
@@ -30,7 +37,7 @@ export const checkPath = (root: string, realRoot: string, v: string): string | {
   if (isAbsolute(v) || !insideRoot(root, abs)) return { problem: ` = "${v}" escapes the project; use a path relative to ${root}` }
   if (!existsSync(abs)) return { problem: `: "${v}" does not exist (relative to the project root ${root})` }
   const real = realpathSync(abs)
-  if (!insideRoot(realRoot, real) && !insidePackages(root, real))
+  if (!withinProject(root, realRoot, real))
     return { problem: ` = "${v}" leaves the project through a symlink (it resolves to ${real})` }
   if (real === realRoot) return { problem: ` = "${v}" names the whole project (its content includes the cache); name a file or directory inside it` }
   return real

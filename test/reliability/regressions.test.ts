@@ -1,7 +1,7 @@
 // One test per failure found by the adversarial review of issue 18 (numbered as there). Each failed
 // on the code before its fix.
 import { spawn } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import t from "tap"
@@ -216,6 +216,13 @@ t.test("(7) path params: symlinks are resolved before the inside-the-project che
   writeFileSync(join(p.dir, "pipelines/pkg.yaml"), yaml("node_modules/tap/package.json"))
   const pkg = await p.pipe(["validate", "pipelines/pkg.yaml"])
   t.equal(pkg.code, 0, pkg.stderr)
+  // ... and neither is a link to package data from inside a path param's directory (a pnpm layout):
+  // the directory check and the digest's walk follow one rule.
+  mkdirSync(join(p.dir, "data/pkgdata"))
+  symlinkSync(realpathSync(join(p.dir, "node_modules/tap/package.json")), join(p.dir, "data/pkgdata/tap.json"))
+  writeFileSync(join(p.dir, "pipelines/pkgdata.yaml"), yaml("data/pkgdata"))
+  const pkgdata = await p.pipe(["run", "pipelines/pkgdata.yaml"])
+  t.equal(pkgdata.code, 0, pkgdata.stderr)
   // a symlink inside a path param's directory that points out of the project is refused too
   symlinkSync(join(outside, "secret.txt"), join(p.dir, "data/digits/escape.txt"))
   const inner = await p.pipe(["run", "pipelines/inside.yaml"])
