@@ -200,6 +200,24 @@ void conv_narrow_direct(const float* x, const float* wt, float* y, const ConvSha
   }
 }
 
+// The blocking every GEMM here shares: K blocks of split_k(k) steps (block(k0, kc) runs first in
+// each), NR-wide panels of the packed B, MR-row tiles of C; tile(...) makes one micro-kernel call.
+// Accumulation into C starts at the second K block (or at once with `accumulate`).
+template <class Block, class Tile>
+inline void for_each_tile(int m, int n, int k, PackedB b, bool accumulate, Block&& block, Tile&& tile) {
+  const int kb = split_k(k);
+  for (int k0 = 0; k0 < k; k0 += kb) {
+    const int kc = min_of(kb, k - k0);
+    block(k0, kc);
+    const bool acc = accumulate || k0 > 0;
+    for (int j0 = 0; j0 < n; j0 += NR) {
+      const int nr = min_of(NR, n - j0);
+      const float* bp = b.p + ((int64_t)(j0 / NR) * b.k_stride + k0) * NR;
+      for (int i0 = 0; i0 < m; i0 += MR) tile(k0, kc, i0, min_of(MR, m - i0), j0, nr, bp, acc);
+    }
+  }
+}
+
 // C[np x n] (+)= A * B where row q of A is ntaps pieces of cin floats, piece t read in place at
 // taps[q * ntaps + t]. A convolution passes each output pixel's filter taps (channels contiguous in
 // NHWC; a zero row for padding) and so never copies im2col rows: the 3x3 convolutions at 28x28 ran
@@ -213,32 +231,23 @@ void gemm_taps(const float* const* taps, int ntaps, int cin, int np, int n, Pack
   if (ntaps > 1 && cin < 8) abort();  // a caller bug: the segment arrays would overflow
   const float* arows[MAX_SEG * MR];
   int seglen[MAX_SEG];
-  const int k = ntaps * cin;
-  const int kb = split_k(k);
-  for (int k0 = 0; k0 < k; k0 += kb) {
-    const int kc = min_of(kb, k - k0);
-    // Segments of [k0, k0 + kc): the pieces of taps t0..t1 it covers.
-    int nseg = 0;
-    int segtap[MAX_SEG], segoff[MAX_SEG];
-    for (int kk = k0; kk < k0 + kc; nseg++) {
-      const int t = kk / cin, off = kk % cin;
-      segtap[nseg] = t, segoff[nseg] = off;
-      seglen[nseg] = min_of(cin - off, k0 + kc - kk);
-      kk += seglen[nseg];
-    }
-    const bool acc = accumulate || k0 > 0;
-    for (int j0 = 0; j0 < n; j0 += NR) {
-      const int nr = min_of(NR, n - j0);
-      const float* bp = b.p + ((int64_t)(j0 / NR) * b.k_stride + k0) * NR;
-      for (int i0 = 0; i0 < np; i0 += MR) {
-        const int mr = min_of(MR, np - i0);
+  int nseg = 0, segtap[MAX_SEG], segoff[MAX_SEG];
+  for_each_tile(
+      np, n, ntaps * cin, b, accumulate,
+      [&](int k0, int kc) {  // the pieces of [k0, k0 + kc)
+        nseg = 0;
+        for (int kk = k0; kk < k0 + kc; nseg++) {
+          segtap[nseg] = kk / cin, segoff[nseg] = kk % cin;
+          seglen[nseg] = min_of(cin - segoff[nseg], k0 + kc - kk);
+          kk += seglen[nseg];
+        }
+      },
+      [&](int, int kc, int i0, int mr, int j0, int nr, const float* bp, bool acc) {
         for (int sg = 0; sg < nseg; sg++)
           for (int r = 0; r < MR; r++)
             arows[sg * MR + r] = (r < mr ? taps[(int64_t)(i0 + r) * ntaps + segtap[sg]] : zero_row) + segoff[sg];
         micro_kernel<false>(kc, arows, nullptr, 0, bp, c + (int64_t)i0 * ldc + j0, ldc, mr, nr, acc, nseg, seglen);
-      }
-    }
-  }
+      });
 }
 
 // Tap pointers of output pixels [p0, p0 + np) of an undilated convolution: taps[q * kh * kw + t].
@@ -371,19 +380,11 @@ void gemm_rows(const float* const* arows, int mrows, int n, int k, PackedB b, fl
 }
 
 void gemm_kmajor(const float* a, int64_t lda, int m, int n, int k, PackedB b, float* c, int64_t ldc, bool accumulate) {
-  const int kb = split_k(k);
-  for (int k0 = 0; k0 < k; k0 += kb) {
-    const int kc = min_of(kb, k - k0);
-    const bool acc = accumulate || k0 > 0;
-    for (int j0 = 0; j0 < n; j0 += NR) {
-      const int nr = min_of(NR, n - j0);
-      const float* bp = b.p + ((int64_t)(j0 / NR) * b.k_stride + k0) * NR;
-      for (int i0 = 0; i0 < m; i0 += MR) {
-        const int mr = min_of(MR, m - i0);
+  for_each_tile(
+      m, n, k, b, accumulate, [](int, int) {},
+      [&](int k0, int kc, int i0, int mr, int j0, int nr, const float* bp, bool acc) {
         micro_kernel<true>(kc, nullptr, a + k0 * lda + i0, lda, bp, c + (int64_t)i0 * ldc + j0, ldc, mr, nr, acc);
-      }
-    }
-  }
+      });
 }
 
 void conv2d(const float* x, const float* w, const float* bias, int bias_mode, float* y, const ConvShape& s) {
