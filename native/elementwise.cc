@@ -7,7 +7,7 @@ namespace pipe {
 namespace PIPE_ISA {
 
 void silu(const float* x, float* y, int64_t n) {
-  const int nt = n < 65536 ? 1 : get_threads();
+  const int nt = threads_for_elems(n);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t i = 0; i < n; i += F::W) {
     const F::M m = F::mask(n - i);
@@ -17,7 +17,7 @@ void silu(const float* x, float* y, int64_t n) {
 }
 
 void silu_grad(const float* dy, const float* x, float* dx, int64_t n) {
-  const int nt = n < 65536 ? 1 : get_threads();
+  const int nt = threads_for_elems(n);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t i = 0; i < n; i += F::W) {
     const F::M m = F::mask(n - i);
@@ -236,6 +236,8 @@ void adam(const float* p, const float* m, const float* v, const float* g, float*
 }
 
 void sum_middle(const float* x, float* out, int64_t outer, int64_t mid, int64_t inner) {
+  // Not threads_for_elems: with outer == 1 the partial sums depend on the thread count, so this
+  // threshold is part of the results (bias gradients) and stays where the cached models had it.
   const int nt = outer * mid * inner < 65536 ? 1 : get_threads();
   if (outer >= nt && outer > 1) {
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -272,7 +274,7 @@ void sum_middle(const float* x, float* out, int64_t outer, int64_t mid, int64_t 
 }
 
 void copy_strided(const float* src, int64_t src_stride, float* dst, int64_t dst_stride, int64_t rows, int64_t cols) {
-  const int nt = rows * cols < 65536 ? 1 : get_threads();
+  const int nt = threads_for_elems(rows * cols);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t r = 0; r < rows; r++) memcpy(dst + r * dst_stride, src + r * src_stride, sizeof(float) * cols);
 }
@@ -281,7 +283,7 @@ void copy_strided(const float* src, int64_t src_stride, float* dst, int64_t dst_
 // float64 arithmetic rounded to float32: double rounding is innocuous for these four). Split over fixed chunks of the flat index, not over rows of nb: a
 // same-shape add (the U-Net's residual adds) is a single row, and ran on one thread.
 void binary_bcast(const float* a, const float* b, float* out, int64_t n, int64_t nb, int op) {
-  const int nt = n < 65536 ? 1 : get_threads();
+  const int nt = threads_for_elems(n);
   constexpr int64_t CHUNK = 16384;
   const int64_t chunks = (n + CHUNK - 1) / CHUNK;
 #pragma omp parallel for num_threads(nt) schedule(static)
@@ -339,7 +341,7 @@ void trig(const float* x, float* y, int64_t n, int op) {
 // unary loop and ~0.9 in a JavaScript one (branch mispredictions); this blends. Comparisons with NaN
 // are false, so NaN passes through as in tfjs, and -0 stays -0.
 void clip(const float* x, float* y, int64_t n, float lo, float hi) {
-  const int nt = n < 65536 ? 1 : get_threads();
+  const int nt = threads_for_elems(n);
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     const float v = x[i];

@@ -17,6 +17,8 @@ namespace PIPE_ISA {
 
 namespace {
 
+constexpr double THREADS_MIN_FLOPS = 4e6;
+constexpr int64_t THREADS_MIN_ELEMS = 262144;
 constexpr int MR = F::MR;
 constexpr int NV = F::NV;
 constexpr int NR = NV * F::W;
@@ -352,7 +354,8 @@ void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int
 
 }  // namespace
 
-int threads_for(double flops) { return flops < 4e6 ? 1 : get_threads(); }
+int threads_for(double flops) { return flops < THREADS_MIN_FLOPS ? 1 : get_threads(); }
+int threads_for_elems(int64_t n) { return n < THREADS_MIN_ELEMS ? 1 : get_threads(); }
 
 int b_panels(int n) { return (n + NR - 1) / NR; }
 int64_t packed_b_size(int k, int n) { return (int64_t)b_panels(n) * NR * k; }
