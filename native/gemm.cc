@@ -107,25 +107,39 @@ void small_n_rows(const float* const* rows, int nrows, int k, const float* wt, i
   }
 }
 
+// Output pixel p = (image bi, row oh, column ow), stepped through in order: dividing per pixel (and
+// per tap) cost more than the whole GEMM for conv_in (cin = 1, K = 9) and a sizeable part of a
+// 32-channel pixel's 9 x 32 x 32 multiply-adds.
+struct PixelWalk {
+  int ow, oh;
+  int64_t bi;
+  const ConvShape& s;
+  PixelWalk(const ConvShape& shape, int64_t p0)
+      : ow((int)(p0 % shape.ow)), oh((int)((p0 / shape.ow) % shape.oh)), bi(p0 / ((int64_t)shape.ow * shape.oh)), s(shape) {}
+  void next() {
+    if (++ow == s.ow) {
+      ow = 0;
+      if (++oh == s.oh) oh = 0, bi++;
+    }
+  }
+};
+
 // Builds im2col rows for output pixels [p0, p0 + np) into buf (row length kk = kh*kw*cin), for an
-// input that is conceptually dilated by `dil` (backprop-input uses dil = forward stride). Walks
-// (image, row, column) incrementally and divides by the dilation only when there is one: integer
-// divisions per pixel and tap cost more than the whole GEMM for conv_in (cin = 1, K = 9).
+// input that is conceptually dilated by `dil` (backprop-input uses dil = forward stride); divides
+// by the dilation only when there is one, and copies a window row inside the input as one run.
 void im2col_rows(const float* x, float* buf, const ConvShape& s, int dh, int dwl, int64_t p0, int np) {
   const int kk = s.kh * s.kw * s.cin;
   const int ihd = (s.ih - 1) * dh + 1, iwd = (s.iw - 1) * dwl + 1;
   const bool dilated = dh != 1 || dwl != 1;
-  int ow = (int)(p0 % s.ow);
-  int oh = (int)((p0 / s.ow) % s.oh);
-  int64_t bi = p0 / ((int64_t)s.ow * s.oh);
-  for (int q = 0; q < np; q++) {
+  PixelWalk px(s, p0);
+  for (int q = 0; q < np; q++, px.next()) {
     float* row = buf + (int64_t)q * kk;
-    const float* img = x + bi * s.ih * s.iw * s.cin;
+    const float* img = x + px.bi * s.ih * s.iw * s.cin;
     for (int fh = 0; fh < s.kh; fh++) {
-      const int yd = oh * s.sh - s.pt + fh;
+      const int yd = px.oh * s.sh - s.pt + fh;
       const bool yok = yd >= 0 && yd < ihd && (!dilated || yd % dh == 0);
       const int yi = dilated ? yd / dh : yd;
-      const int x0 = ow * s.sw - s.pl;
+      const int x0 = px.ow * s.sw - s.pl;
       float* drow = row + fh * s.kw * s.cin;
       const int run = s.kw * s.cin;
       if (!yok) {  // a padding row of the filter window
@@ -137,10 +151,10 @@ void im2col_rows(const float* x, float* buf, const ConvShape& s, int dh, int dwl
         for (int i = 0; i < run; i++) drow[i] = src[i];
         continue;
       }
-      for (int fw = 0; fw < s.kw; fw++) {
-        float* dst = row + (fh * s.kw + fw) * s.cin;
-        const int xd = ow * s.sw - s.pl + fw;
-        if (yok && xd >= 0 && xd < iwd && (!dilated || xd % dwl == 0)) {
+      for (int fw = 0; fw < s.kw; fw++) {  // tap by tap: the row is partly padding, or dilated
+        float* dst = drow + fw * s.cin;
+        const int xd = x0 + fw;
+        if (xd >= 0 && xd < iwd && (!dilated || xd % dwl == 0)) {
           const float* src = img + ((int64_t)yi * s.iw + (dilated ? xd / dwl : xd)) * s.cin;
           if (s.cin < 8) {
             for (int ci = 0; ci < s.cin; ci++) dst[ci] = src[ci];  // avoid a memcpy call per tiny run
@@ -151,10 +165,6 @@ void im2col_rows(const float* x, float* buf, const ConvShape& s, int dh, int dwl
           for (int ci = 0; ci < s.cin; ci++) dst[ci] = 0.0f;
         }
       }
-    }
-    if (++ow == s.ow) {
-      ow = 0;
-      if (++oh == s.oh) oh = 0, bi++;
     }
   }
 }
@@ -253,17 +263,13 @@ void gemm_taps(const float* const* taps, int ntaps, int cin, int np, int n, Pack
 }
 
 // Tap pointers of output pixels [p0, p0 + np) of an undilated convolution: taps[q * kh * kw + t].
-// Walks (image, row, column) incrementally: a division per pixel would cost a sizeable part of a
-// 32-channel pixel's 9 x 32 x 32 multiply-adds.
 void tap_pointers(const float* x, const float* zero_row, const ConvShape& s, int64_t p0, int np, const float** taps) {
   const int ntaps = s.kh * s.kw;
-  int ow = (int)(p0 % s.ow);
-  int oh = (int)((p0 / s.ow) % s.oh);
-  int64_t bi = p0 / ((int64_t)s.ow * s.oh);
-  for (int q = 0; q < np; q++) {
+  PixelWalk px(s, p0);
+  for (int q = 0; q < np; q++, px.next()) {
     const float** tq = taps + (int64_t)q * ntaps;
-    const int y0 = oh * s.sh - s.pt, x0 = ow * s.sw - s.pl;
-    const float* img = x + bi * s.ih * s.iw * s.cin;
+    const int y0 = px.oh * s.sh - s.pt, x0 = px.ow * s.sw - s.pl;
+    const float* img = x + px.bi * s.ih * s.iw * s.cin;
     for (int fh = 0; fh < s.kh; fh++) {
       const int yi = y0 + fh;
       const bool yok = yi >= 0 && yi < s.ih;
@@ -271,10 +277,6 @@ void tap_pointers(const float* x, const float* zero_row, const ConvShape& s, int
         const int xi = x0 + fw;
         tq[fh * s.kw + fw] = yok && xi >= 0 && xi < s.iw ? img + ((int64_t)yi * s.iw + xi) * s.cin : zero_row;
       }
-    }
-    if (++ow == s.ow) {
-      ow = 0;
-      if (++oh == s.oh) oh = 0, bi++;
     }
   }
 }
