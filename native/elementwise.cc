@@ -279,8 +279,27 @@ void copy_strided(const float* src, int64_t src_stride, float* dst, int64_t dst_
   for (int64_t r = 0; r < rows; r++) memcpy(dst + r * dst_stride, src + r * src_stride, sizeof(float) * cols);
 }
 
-// out[i] = a[i] op b[i % nb], op 0-3: + - * / (IEEE single precision, so equal to tfjs-cpu's
-// float64 arithmetic rounded to float32: double rounding is innocuous for these four). Split over fixed chunks of the flat index, not over rows of nb: a
+// o[e] = a[e] op b(e) for e < len, op 0-3: + - * / (IEEE single precision, so equal to tfjs-cpu's
+// float64 arithmetic rounded to float32: double rounding is innocuous for these four). B reads the
+// right operand: a scalar, or a run of the broadcast row.
+template <class B>
+inline void binary_run(int op, const float* a, B b, float* o, int64_t len) {
+  if (op == 0) {
+#pragma omp simd
+    for (int64_t e = 0; e < len; e++) o[e] = a[e] + b(e);
+  } else if (op == 1) {
+#pragma omp simd
+    for (int64_t e = 0; e < len; e++) o[e] = a[e] - b(e);
+  } else if (op == 2) {
+#pragma omp simd
+    for (int64_t e = 0; e < len; e++) o[e] = a[e] * b(e);
+  } else {
+#pragma omp simd
+    for (int64_t e = 0; e < len; e++) o[e] = a[e] / b(e);
+  }
+}
+
+// out[i] = a[i] op b[i % nb]. Split over fixed chunks of the flat index, not over rows of nb: a
 // same-shape add (the U-Net's residual adds) is a single row, and ran on one thread.
 void binary_bcast(const float* a, const float* b, float* out, int64_t n, int64_t nb, int op) {
   const int nt = threads_for_elems(n);
@@ -289,39 +308,15 @@ void binary_bcast(const float* a, const float* b, float* out, int64_t n, int64_t
 #pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t q = 0; q < chunks; q++) {
     const int64_t end = min_of(n, (q + 1) * CHUNK);
+    if (nb == 1) {  // a scalar operand: the whole chunk in one run
+      const float bs = b[0];
+      binary_run(op, a + q * CHUNK, [bs](int64_t) { return bs; }, out + q * CHUNK, end - q * CHUNK);
+      continue;
+    }
     for (int64_t i = q * CHUNK; i < end;) {
-      const int64_t j = nb == 1 ? 0 : i % nb, len = nb == 1 ? end - i : min_of(end - i, nb - j);
-      const float* ar = a + i;
+      const int64_t j = i % nb, len = min_of(end - i, nb - j);
       const float* br = b + j;
-      float* orow = out + i;
-      if (nb == 1) {  // a scalar operand
-        const float bs = b[0];
-        if (op == 0) {
-#pragma omp simd
-          for (int64_t e = 0; e < len; e++) orow[e] = ar[e] + bs;
-        } else if (op == 1) {
-#pragma omp simd
-          for (int64_t e = 0; e < len; e++) orow[e] = ar[e] - bs;
-        } else if (op == 2) {
-#pragma omp simd
-          for (int64_t e = 0; e < len; e++) orow[e] = ar[e] * bs;
-        } else {
-#pragma omp simd
-          for (int64_t e = 0; e < len; e++) orow[e] = ar[e] / bs;
-        }
-      } else if (op == 0) {
-#pragma omp simd
-        for (int64_t e = 0; e < len; e++) orow[e] = ar[e] + br[e];
-      } else if (op == 1) {
-#pragma omp simd
-        for (int64_t e = 0; e < len; e++) orow[e] = ar[e] - br[e];
-      } else if (op == 2) {
-#pragma omp simd
-        for (int64_t e = 0; e < len; e++) orow[e] = ar[e] * br[e];
-      } else {
-#pragma omp simd
-        for (int64_t e = 0; e < len; e++) orow[e] = ar[e] / br[e];
-      }
+      binary_run(op, a + i, [br](int64_t e) { return br[e]; }, out + i, len);
       i += len;
     }
   }
