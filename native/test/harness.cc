@@ -97,26 +97,22 @@ ConvShape random_conv() {
   }
 }
 
-// conv_out-like: few output channels, cin a multiple of every vector width (the direct narrow path).
-ConvShape narrow_conv(int cout, int stride) {
+// A 3x3 convolution with padding 1 on a batch of 2.
+ConvShape conv3x3(int ih, int iw, int cin, int cout, int stride) {
   ConvShape s{};
-  s.batch = 2; s.ih = s.iw = 7; s.cin = 16; s.cout = cout;
+  s.batch = 2; s.ih = ih; s.iw = iw; s.cin = cin; s.cout = cout;
   s.kh = s.kw = 3; s.sh = s.sw = stride; s.pt = s.pl = 1;
   s.oh = (s.ih + 2 * s.pt - s.kh) / s.sh + 1;
   s.ow = (s.iw + 2 * s.pl - s.kw) / s.sw + 1;
   return s;
 }
 
+// conv_out-like: few output channels, cin a multiple of every vector width (the direct narrow path).
+ConvShape narrow_conv(int cout, int stride) { return conv3x3(7, 7, 16, cout, stride); }
+
 // Many input channels: K = 9 * cin exceeds one K block, so a block boundary falls inside a filter
 // tap (the tap-segment GEMM's split case); a 14-wide image puts tiles across rows and padding.
-ConvShape wide_conv(int cin, int stride) {
-  ConvShape s{};
-  s.batch = 2; s.ih = 5; s.iw = 14; s.cin = cin; s.cout = 37;
-  s.kh = s.kw = 3; s.sh = s.sw = stride; s.pt = s.pl = 1;
-  s.oh = (s.ih + 2 * s.pt - s.kh) / s.sh + 1;
-  s.ow = (s.iw + 2 * s.pl - s.kw) / s.sw + 1;
-  return s;
-}
+ConvShape wide_conv(int cin, int stride) { return conv3x3(5, 14, cin, 37, stride); }
 
 std::string shape_str(const ConvShape& s) {
   char b[160];
@@ -239,8 +235,8 @@ void test_isa(const Kernels& K, int threads) {
     check(rel_err(dx, rdx) <= 1e-3 && rel_err(dg, rdg) <= tol && rel_err(db, rdb) <= tol, tag + d + " gradient");
   }
 
-  {  // SiLU, its gradient, sin / cos (lengths straddling the vector width)
-    for (int n : {1, 3, 17, 100, 70001}) {
+  {  // SiLU, its gradient, sin / cos, clip (lengths straddling the vector width and the threading threshold)
+    for (int n : {1, 3, 17, 100, 270001}) {
       const Vec x = randn(n, 8.0f), dy = randn(n);
       std::vector<double> rs(n), rg(n), rsin(n), rcos(n);
       for (int i = 0; i < n; i++) {
@@ -265,14 +261,16 @@ void test_isa(const Kernels& K, int threads) {
   }
 
   {  // clip: NaN passes through, -0 stays -0, infinities clamp; past the threading threshold
+    // (262,144 floats: gemm.cc's THREADS_MIN_ELEMS)
+    const int n = 270001;
     const float nan = NAN, inf = INFINITY;
-    Vec x = randn(70001);
-    x[0] = nan, x[1] = -0.0f, x[2] = inf, x[3] = -inf, x[70000] = nan;
+    Vec x = randn(n);
+    x[0] = nan, x[1] = -0.0f, x[2] = inf, x[3] = -inf, x[n - 1] = nan;
     Vec y(x.size());
     K.clip(x.data(), y.data(), (int64_t)x.size(), -1.0f, 1.0f);
-    bool ok = isnan(y[0]) && y[1] == 0.0f && signbit(y[1]) && y[2] == 1.0f && y[3] == -1.0f && isnan(y[70000]);
-    for (size_t i = 4; i < 70000; i++) ok = ok && y[i] == (x[i] > 1.0f ? 1.0f : x[i] < -1.0f ? -1.0f : x[i]);
-    check(ok, tag + "clip special values, n=70001");
+    bool ok = isnan(y[0]) && y[1] == 0.0f && signbit(y[1]) && y[2] == 1.0f && y[3] == -1.0f && isnan(y[n - 1]);
+    for (int i = 4; i < n - 1; i++) ok = ok && y[i] == (x[i] > 1.0f ? 1.0f : x[i] < -1.0f ? -1.0f : x[i]);
+    check(ok, tag + "clip special values, n=" + std::to_string(n));
   }
 
   {  // upsample x2 and its gradient; sum_middle; binary_bcast; copy_strided; adam
@@ -304,9 +302,9 @@ void test_isa(const Kernels& K, int threads) {
       check(rel_err(o, ro) <= 1e-5, tag + "sum_middle " + std::to_string(outer) + "x" + std::to_string(mid) + "x" + std::to_string(inner));
     }
 
-    // b of 37 (rows split across work chunks), a scalar b, and b as large as a (one row): both
-    // large ones past the threading threshold.
-    for (const auto& [nb, rows] : std::vector<std::pair<int, int>>{{37, 9}, {37, 3001}, {1, 70001}, {70001, 1}}) {
+    // b of 37 (rows split across work chunks), a scalar b, and b as large as a (one row): the large
+    // ones past the threading threshold (262,144 floats: gemm.cc's THREADS_MIN_ELEMS).
+    for (const auto& [nb, rows] : std::vector<std::pair<int, int>>{{37, 9}, {37, 7301}, {1, 270001}, {270001, 1}}) {
       const Vec a = randn((size_t)nb * rows), bb = randn(nb);
       for (int op = 0; op < 4; op++) {
         Vec o(a.size());
