@@ -144,13 +144,16 @@ export const gcCommand = async (v: Values, _: string[], io: Io): Promise<number>
       const file = join(locksDir, l)
       if (file === gcLock) continue
       if (isTmpName(l) || /\.broken-[0-9a-f]{8}$/.test(l)) {
+        // Both name a holder (the lock being taken, or the one judged stale): when that process is
+        // gone nobody can still rename or link the file, so it goes now; otherwise after LEFTOVER_MS.
         let old = false
         try {
           old = now - statSync(file).mtimeMs > LEFTOVER_MS
         } catch {
-          // gone meanwhile
+          continue // gone meanwhile
         }
-        if (old) remove.push({ path: file, size: 0, why: "leftover of an interrupted lock operation" })
+        const gone = old ? undefined : store.locks.leftoverGone(file)
+        if (old || gone !== undefined) remove.push({ path: file, size: 0, why: `leftover of an interrupted lock operation${gone !== undefined ? ` (${gone})` : ""}` })
         continue
       }
       const key = basename(l, ".lock")

@@ -93,6 +93,12 @@ export interface Locker {
   readonly unlock: (file: string) => void
   /** Why the lock at `file` is stale, or undefined when it is live (or absent). */
   readonly staleReason: (file: string) => string | undefined
+  /**
+   * For a lock's temp file or a lock moved aside to be broken (what a process killed mid-operation
+   * leaves): why the holder it names is gone, so the file can go now; undefined when it may still be
+   * in use or does not parse (then only its age tells).
+   */
+  readonly leftoverGone: (file: string) => string | undefined
   /** Removes `file` if it is (still) stale; returns the reason, or undefined when it was left. */
   readonly breakIfStale: (file: string) => string | undefined
   /** Releases every lock this locker holds (on a forced exit). */
@@ -213,6 +219,10 @@ export const makeLocker = (opts: LockerOptions = {}): Locker => {
     },
     unlock,
     staleReason: (file) => reasonOf(file, readLock(file)),
+    leftoverGone: (file) => {
+      const r = readLock(file)
+      return r.kind === "held" ? holderGone(r.info, r.mtimeMs, self, staleMs, now()) : undefined
+    },
     breakIfStale,
     releaseAll: () => {
       for (const file of [...held.keys()]) unlock(file)

@@ -126,6 +126,25 @@ export const SCENARIOS: readonly Scenario[] = [
     },
   },
   {
+    name: "fresh lock temp files of a killed process removed by gc at once, a live holder's kept",
+    damage: (c) => {
+      mkdirSync(join(c.p.dir, "cache/locks"), { recursive: true })
+      const lock = (pid: number, start: string): string => JSON.stringify({ pid, host: hostname(), boot: "", start, token: "t", created: "", what: "pipe run x" })
+      // kill -9 between the temp write and the link leaves this (seen in CI: gc kept it for an hour)
+      writeFileSync(join(c.p.dir, "cache/locks", `${c.key("sq")}.lock.tmp-${2 ** 22 + 9}-0badf00d`), lock(2 ** 22 + 9, ""))
+      writeFileSync(join(c.p.dir, "cache/locks", `${c.key("r")}.lock.broken-0badf00d`), lock(2 ** 22 + 9, ""))
+      writeFileSync(join(c.p.dir, "cache/locks", `${c.key("r")}.lock.tmp-${process.pid}-00c0ffee`), lock(process.pid, ""))
+    },
+    heal: [["gc"], RUN],
+    check: (c, t) => {
+      t.ok(!existsSync(join(c.p.dir, "cache/locks", `${c.key("sq")}.lock.tmp-${2 ** 22 + 9}-0badf00d`)), "a dead writer's lock temp removed")
+      t.ok(!existsSync(join(c.p.dir, "cache/locks", `${c.key("r")}.lock.broken-0badf00d`)), "a dead holder's lock set aside removed")
+      const live = join(c.p.dir, "cache/locks", `${c.key("r")}.lock.tmp-${process.pid}-00c0ffee`)
+      t.ok(existsSync(live), "a live writer's lock temp kept")
+      rmSync(live) // as its writer would, after the link
+    },
+  },
+  {
     name: "an unreadable run record",
     damage: (c) => {
       mkdirSync(join(c.p.dir, "runs/0000-broken"), { recursive: true })
@@ -171,6 +190,6 @@ for (const s of SCENARIOS)
   })
 
 t.test("the scenario count the README quotes", (t) => {
-  t.equal(SCENARIOS.length, 21)
+  t.equal(SCENARIOS.length, 22)
   t.end()
 })
