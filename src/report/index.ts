@@ -7,14 +7,14 @@ import { join } from "node:path"
 import type { RunRecord } from "../exec/record.ts"
 import { writeFileAtomic } from "../store/atomic.ts"
 import { dagSvg } from "./dag.ts"
-import { deepcachePlots, deepcachePoints, gridGroups, isCachedEntry } from "./deepcache-series.ts"
+import { deepcachePlots, deepcachePoints, deepcacheTable, gridGroups, isCachedEntry, markdownTable as deepcacheMarkdown } from "./deepcache-series.ts"
 import { renderReportHtml } from "./html.ts"
 import { loadReportData, type ReportData } from "./load.ts"
 import { guidancePoints, routeOf } from "./guidance-series.ts"
 import { frontierPlot, guidancePlots, lossCurvePlots, type PlotSpec, qualityPlots, renderPlots } from "./plots.ts"
 import { GLOBAL, scopeOf } from "../pipeline/scope.ts"
 import { resultsMarkdown, type Section, sectionsOf } from "./results.ts"
-import { samplerPoints, type SamplerPoint } from "./series.ts"
+import { modelNodes, samplerPoints, type SamplerPoint } from "./series.ts"
 
 export const REPORT_FILE = "report.html"
 
@@ -45,7 +45,7 @@ export const plotSpecsOf = (data: Pick<ReportData, "metrics" | "nodes" | "edges"
   // first section that claims it.
   const drawn = new Set<string>()
   const lossNodes = (s: Section): Set<string> => {
-    const mine = new Set([...s.points.flatMap((p) => (p.model === null ? [] : [p.model])), ...s.nodes].filter((n) => !drawn.has(n)))
+    const mine = new Set([...s.points.flatMap((p) => (p.model === null ? [] : modelNodes(p.model))), ...s.nodes].filter((n) => !drawn.has(n)))
     for (const n of mine) drawn.add(n)
     return mine
   }
@@ -97,8 +97,13 @@ export const buildReport = async (runDir: string, record: RunRecord, cacheDir: s
 }
 
 /** The results tables of a run as Markdown (`pipe report RUN --markdown`). */
-export const buildMarkdown = async (runDir: string, record: RunRecord, cacheDir: string): Promise<string> =>
-  resultsMarkdown(record, pointsOf(await loadReportData(runDir, record, cacheDir)))
+export const buildMarkdown = async (runDir: string, record: RunRecord, cacheDir: string): Promise<string> => {
+  const data = await loadReportData(runDir, record, cacheDir)
+  return resultsMarkdown(record, pointsOf(data), (s) => {
+    const cached = cachePointsOf(data, s).filter((p) => p.interval !== null)
+    return cached.length === 0 ? undefined : { own: new Set(cached.map((p) => p.node)), markdown: `DeepCache:\n\n${deepcacheMarkdown(deepcacheTable(cached))}` }
+  })
+}
 
 /** Writes runs/<run-id>/report.html (atomically) and returns its path. */
 export const writeReport = async (runDir: string, record: RunRecord, cacheDir = cacheDirOf(runDir, record)): Promise<string> => {

@@ -72,13 +72,24 @@ const mdEscape = (s: string): string => s.replace(/\|/g, "\\|")
 export const markdownTable = (t: ResultTable): string =>
   [`| ${t.columns.join(" | ")} |`, `|${t.columns.map(() => "---").join("|")}|`, ...t.rows.map((r) => `| ${r.map(mdEscape).join(" | ")} |`)].join("\n")
 
-/** Every section's table, then the speed-quality front: what the README's results section shows. */
-export const resultsMarkdown = (record: RunRecord, points: readonly SamplerPoint[]): string => {
+/**
+ * Every section's table, then the speed-quality front: what the README's results section shows. A
+ * section with DeepCache samplers shows them in their own table (`extra`: interval, schedule, MAC and
+ * wall speed-ups, fidelity to the uncached run) instead of one generic row each.
+ */
+export const resultsMarkdown = (
+  record: RunRecord,
+  points: readonly SamplerPoint[],
+  extra: (s: Section) => { readonly own: ReadonlySet<string>; readonly markdown: string } | undefined = () => undefined,
+): string => {
   const parts = [`Run \`${record.id}\` of \`${record.pipeline}\`${record.profile === null ? "" : ` (profile ${record.profile})`}, ${record.status}.`]
   for (const s of sectionsOf(record, points)) {
-    const t = resultTable(s.points, s.scope)
-    if (t.rows.length === 0) continue
-    parts.push(`### ${s.title}${s.file === null ? "" : ` (\`${s.file}\`)`}`, markdownTable(t))
+    const more = extra(s)
+    const t = resultTable(s.points.filter((p) => more?.own.has(p.node) !== true), s.scope)
+    if (t.rows.length === 0 && more === undefined) continue
+    parts.push(`### ${s.title}${s.file === null ? "" : ` (\`${s.file}\`)`}`)
+    if (t.rows.length > 0) parts.push(markdownTable(t))
+    if (more !== undefined) parts.push(more.markdown)
   }
   const front = frontTable(points)
   if (front.rows.length > 0) parts.push("### Speed-quality front (no other sampler is both faster and better)", markdownTable(front))

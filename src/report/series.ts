@@ -79,10 +79,19 @@ export const samplerFromAncestors = (node: string, nodes: readonly NodeView[], e
   return typeof sampler === "string" ? sampler : undefined
 }
 
-/** The producer of the sampling node's `model` input; else its nearest `train-*` ancestor. */
+/** Joins the trained inputs of one sampling node into one model id: "ddpm-unet + controlnet-canny/controlnet". */
+export const MODEL_JOIN = " + "
+
+/**
+ * The producer of the sampling node's `model` input, followed by any other trained input it reads (a
+ * ControlNet: its samples are the pair's, not the base's); else its nearest `train-*` ancestor.
+ */
 export const modelNodeOf = (sampling: string, kinds: ReadonlyMap<string, string>, edges: readonly RunEdge[]): string | null => {
   const direct = edges.find((e) => e.to === sampling && e.input === "model")
-  if (direct !== undefined) return direct.from
+  if (direct !== undefined) {
+    const adapters = edges.filter((e) => e.to === sampling && e.input !== "model" && kinds.get(e.from)?.startsWith("train") === true).map((e) => e.from)
+    return [direct.from, ...new Set(adapters)].join(MODEL_JOIN)
+  }
   const seen = new Set([sampling])
   let frontier = [sampling]
   while (frontier.length > 0) {
@@ -94,7 +103,23 @@ export const modelNodeOf = (sampling: string, kinds: ReadonlyMap<string, string>
   return null
 }
 
-const fmtParam = (v: Json | undefined): string => (typeof v === "string" ? v : JSON.stringify(v ?? null))
+/** The training nodes a point's model names (one, or a base and its adapters). */
+export const modelNodes = (model: string): string[] => model.split(MODEL_JOIN)
+
+const fmtParam = (v: Json | undefined): string => (v === null ? "none" : typeof v === "string" ? v : JSON.stringify(v ?? null))
+
+const isRecord = (v: Json): v is { readonly [k: string]: Json } => v !== null && typeof v === "object" && !Array.isArray(v)
+
+/**
+ * A sampling node's params with object values spread into dotted keys ({deepcache: {interval: 2}} ->
+ * "deepcache.interval": 2), so a setting names the sub-field that differs, not the whole object.
+ */
+export const flatParams = (ps: { readonly [k: string]: Json }, prefix = ""): Record<string, Json> =>
+  Object.fromEntries(
+    Object.entries(ps).flatMap(([k, v]): [string, Json][] =>
+      isRecord(v) ? Object.entries(flatParams(v, `${prefix}${k}.`)) : [[`${prefix}${k}`, v]],
+    ),
+  )
 
 /**
  * One point per sampler setting measured in the run: every metrics artifact with `steps` and an FLD or
@@ -128,25 +153,38 @@ export const samplerPoints = (metrics: readonly MetricsEntry[], nodes: readonly 
     ]
   })
   const scored = new Set(raw.filter((p) => p.fld !== null).map((p) => p.sampling))
-  const kept = raw.filter((p) => p.fld !== null || !scored.has(p.sampling))
-  // Settings: the sampling params that vary within a (model, sampler) group.
-  const group = (p: (typeof kept)[number]) => JSON.stringify([p.model, p.sampler])
+  // A score that was not given the sampler's timing still has it: the sampling node's own timing entry.
+  const timed = new Map(raw.filter((p) => p.fld === null && p.secondsPerImage !== null).map((p) => [p.sampling, p.secondsPerImage]))
+  const kept = raw
+    .filter((p) => p.fld !== null || !scored.has(p.sampling))
+    .map((p) => (p.secondsPerImage === null ? { ...p, secondsPerImage: timed.get(p.sampling) ?? null } : p))
+  // Settings: the sampling params that vary within a (section, model, sampler) group. Per section: a
+  // shared model (ddpm-unet) is sampled by other studies with params of their own (controlScale,
+  // deepcache), which say nothing about this study's samplers.
+  const group = (p: (typeof kept)[number]) => JSON.stringify([p.scope, p.model, p.sampler])
+  const flat = new Map([...params].map(([id, ps]) => [id, flatParams(ps ?? {})]))
   const varying = new Map<string, string[]>()
   for (const g of new Set(kept.map(group))) {
-    const members = kept.filter((p) => group(p) === g).map((p) => params.get(p.sampling) ?? {})
+    // The scored points are the table's rows: a timing-only sampler beside them (another seed for a
+    // diversity score) does not add its params to their labels.
+    const inGroup = kept.filter((p) => group(p) === g)
+    const rows = inGroup.some((p) => p.fld !== null) ? inGroup.filter((p) => p.fld !== null) : inGroup
+    const members = rows.map((p) => flat.get(p.sampling) ?? {})
     const names = [...new Set(members.flatMap((m) => Object.keys(m)))].filter((k) => !NOT_SETTING.has(k)).sort()
-    varying.set(g, names.filter((k) => new Set(members.map((m) => fmtParam(m[k]))).size > 1))
+    // A key only some members have (deepcache.* of the cached samplers) varies when its values do.
+    varying.set(g, names.filter((k) => new Set(members.flatMap((m) => (k in m ? [fmtParam(m[k])] : []))).size > 1))
   }
   return kept.map((p) => {
-    const ps = params.get(p.sampling) ?? {}
-    return { ...p, setting: (varying.get(group(p)) ?? []).map((k) => `${k}=${fmtParam(ps[k])}`).join(" ") }
+    const ps = flat.get(p.sampling) ?? {}
+    return { ...p, setting: (varying.get(group(p)) ?? []).filter((k) => k in ps).map((k) => `${k}=${fmtParam(ps[k])}`).join(" ") }
   })
 }
 
 /** A model id as shown inside a section: without the section's namespace. */
 export const localModel = (p: SamplerPoint, scope: string | null): string => {
   if (p.model === null) return "?"
-  return scope !== null && scope !== "" && p.model.startsWith(`${scope}/`) ? p.model.slice(scope.length + 1) : p.model
+  const local = (id: string) => (scope !== null && scope !== "" && id.startsWith(`${scope}/`) ? id.slice(scope.length + 1) : id)
+  return modelNodes(p.model).map(local).join(MODEL_JOIN)
 }
 
 /** "model · sampler setting"; `scope` shortens model ids of that section (null: full ids). */

@@ -37,3 +37,19 @@ t.test("decode: a meta record on the latents is carried; dimension mismatch fail
   const wrong = { ...latents, dim: 2, values: latents.values.slice(0, 64), mean: latents.mean.slice(0, 2), std: latents.std.slice(0, 2) }
   t.match((await failNode(decode, { latents: wrong, vae }, {})).message, /dimension 2; the VAE decodes 3/)
 })
+
+t.test("decode: its timing adds the decoder's seconds per image to the sampler's; the images do not depend on timing", async (t) => {
+  const { dataset, vae } = await tinyVae()
+  const { latents } = await runNode(encodeLatents, { dataset, vae }, {})
+  const sampling = { scalars: { steps: 50, seconds_per_image: 0.25 }, tables: {} }
+  const withTiming = await runNode(decode, { latents, vae, timing: sampling }, {})
+  const alone = await runNode(decode, { latents, vae }, {})
+  t.same(Array.from(withTiming.images.pixels), Array.from(alone.images.pixels), "same images with or without timing")
+  const s = withTiming.timing.scalars
+  const own = s.decode_seconds_per_image as number
+  t.ok(own > 0, `the decoder's own cost is measured (${own} s per image)`)
+  t.equal(s.seconds_per_image, 0.25 + own, "seconds_per_image = sampling + decode")
+  t.equal(s.sampling_seconds_per_image, 0.25)
+  t.equal(s.steps, 50, "the sampler's scalars pass through")
+  t.same(Object.keys(alone.timing.scalars).sort(), ["decode_seconds_per_image", "seconds_per_image"], "without a sampler's timing: the decoder's alone")
+})

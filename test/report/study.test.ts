@@ -58,6 +58,48 @@ t.test("settings: sampler params that differ within a model's sampler make separ
   t.end()
 })
 
+t.test("settings per section; a ControlNet is part of its samples' model; object params by the sub-field that differs; a score without timing gets its sampler's", (t) => {
+  // a shared U-Net sampled by two studies: ddpm/ by sample count, controlnet/ with a ControlNet and DeepCache
+  const ddim = { sampler: "ddim", steps: 50, count: 1000, seed: 1, controlScale: 1, deepcache: null, batchSize: 128 }
+  const nodes = [
+    view("ddpm-unet", "train-diffusion", {}),
+    view("cn/controlnet", "train-controlnet", {}),
+    view("cn/edges", "canny", {}),
+    view("ddpm/ddim-50", "sample", ddim),
+    view("ddpm/ddim-50-n500", "sample", { ...ddim, count: 500 }),
+    view("cn/control-1", "sample", { ...ddim, count: 256 }),
+    view("cn/control-05", "sample", { ...ddim, count: 256, controlScale: 0.5 }),
+    ...[2, 3].map((n) => view(`cn/control-1-n${n}`, "sample", { ...ddim, count: 256, deepcache: { interval: n, branch: 0, schedule: "uniform" } })),
+    view("cn/control-div", "sample", { ...ddim, count: 256, seed: 2 }),
+  ]
+  const samplers = nodes.slice(3)
+  const edges = [
+    ...samplers.map((n) => ({ from: "ddpm-unet", output: "model", to: n.record.id, input: "model" })),
+    ...samplers.filter((n) => n.record.id.startsWith("cn/")).flatMap((n) => [
+      { from: "cn/controlnet", output: "model", to: n.record.id, input: "controlnet" },
+      { from: "cn/edges", output: "dataset", to: n.record.id, input: "control" },
+    ]),
+    ...samplers.filter((n) => n.record.id !== "cn/control-div").map((n) => ({ from: n.record.id, output: "images", to: `${n.record.id}-score`, input: "images" })),
+  ]
+  const timing = (id: string): MetricsEntry => ({ node: id, kind: "sample", port: "timing", metrics: { scalars: { steps: 50, seconds_per_image: 0.1 }, tables: {} } })
+  // scores without the `timing` input (controlnet-canny.yaml's): no seconds_per_image of their own
+  const score = (id: string): MetricsEntry => ({ node: `${id}-score`, kind: "score", port: "metrics", metrics: { scalars: { steps: 50, fld: 40 }, tables: {} } })
+  const metrics = [...samplers.map((n) => timing(n.record.id)), ...samplers.filter((n) => n.record.id !== "cn/control-div").map((n) => score(n.record.id))]
+  const views = [...nodes, ...samplers.filter((n) => n.record.id !== "cn/control-div").map((n) => view(`${n.record.id}-score`, "score", {}))]
+  const points = samplerPoints(metrics, views, edges)
+  const label = (p: (typeof points)[number]) => `${p.sampling}: ${seriesLabel(p, p.scope)}`
+  t.same(points.filter((p) => p.fld !== null).map(label), [
+    "ddpm/ddim-50: ddpm-unet · ddim count=1000",
+    "ddpm/ddim-50-n500: ddpm-unet · ddim count=500",
+    "cn/control-1: ddpm-unet + controlnet · ddim controlScale=1",
+    "cn/control-05: ddpm-unet + controlnet · ddim controlScale=0.5",
+    "cn/control-1-n2: ddpm-unet + controlnet · ddim controlScale=1 deepcache.interval=2",
+    "cn/control-1-n3: ddpm-unet + controlnet · ddim controlScale=1 deepcache.interval=3",
+  ], "no controlScale/deepcache/seed noise in ddpm/; the diversity sampler's seed not in the scored rows' labels")
+  t.ok(points.filter((p) => p.fld !== null).every((p) => p.secondsPerImage === 0.1), "every score has its sampler's seconds per image")
+  t.end()
+})
+
 t.test("a guided study (cfg.yaml): accuracy and FLD vs the guidance scale per route replace its one-step-count plots; its table gets accuracy", async (t) => {
   const scales = [0, 1, 3]
   const routes = ["channel", "embedding"]
