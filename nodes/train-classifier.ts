@@ -14,9 +14,14 @@ import { classify, trainClassifier } from "../src/ml/training/classifier.ts"
 import { ml, mlAsync, reject, trainingHooks, withModel } from "./_ml.ts"
 
 const Params = Type.Object({
-  epochs: Type.Integer({ minimum: 1, default: 3 }),
+  epochs: Type.Integer({ minimum: 1, default: 3, description: "Passes over the training images; ignored when `steps` is set." }),
+  steps: Type.Optional(Type.Integer({ minimum: 1, description: "Optimizer steps; overrides epochs (938 steps = one epoch of 60k at batch 64)." })),
   batchSize: Type.Integer({ minimum: 1, default: 64 }),
-  lr: Type.Number({ exclusiveMinimum: 0, default: 1e-3, description: "Adam learning rate." }),
+  lr: Type.Number({ exclusiveMinimum: 0, default: 1e-3, description: "Adam learning rate (the peak, with warm-up or decay)." }),
+  warmupSteps: Type.Integer({ minimum: 0, default: 0, description: "Linear lr warm-up steps." }),
+  lrDecay: Type.Union([Type.Literal("constant"), Type.Literal("cosine")], {
+    default: "constant", description: "After the warm-up: keep lr, or decay it along a half cosine to 0 at the last step.",
+  }),
   seed: Type.Integer({ default: 0, description: "Seeds init, shuffling and the augmentation shifts." }),
   augment: Type.Union([Type.Literal("none"), Type.Literal("shift")], {
     default: "shift", description: "\"shift\": translate each training image by up to maxShift pixels per axis (zero fill).",
@@ -55,7 +60,8 @@ export default defineNode({
         Effect.gen(function* () {
           const curve = yield* mlAsync("train-classifier", () =>
             trainClassifier(model, toUnitFloat(d.images), d.labels, d.count, {
-              epochs: p.epochs, batchSize: p.batchSize, lr: p.lr, seed: p.seed, augment: p.augment, maxShift: p.maxShift, logEvery: p.logEvery,
+              epochs: p.epochs, ...(p.steps === undefined ? {} : { steps: p.steps }), batchSize: p.batchSize, lr: p.lr, warmupSteps: p.warmupSteps, lrDecay: p.lrDecay,
+              seed: p.seed, augment: p.augment, maxShift: p.maxShift, logEvery: p.logEvery,
             }, trainingHooks(ctx, Math.max(1, Math.min(p.logEvery, 10)))))
           ctx.log(`trained ${countParams(model)} parameters on ${d.count} images in ${((performance.now() - started) / 1000).toFixed(1)} s`)
           const scalars: Record<string, number> = { params: countParams(model), train_count: d.count }

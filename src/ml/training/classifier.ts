@@ -1,4 +1,5 @@
-// Training and evaluation of the LeNet judge (src/ml/nn/classifier.ts): Adam on softmax cross-entropy,
+// Training and evaluation of the LeNet judge (src/ml/nn/classifier.ts): Adam on softmax cross-entropy
+// (constant lr, or warm-up + cosine decay: lr-schedule.ts),
 // with optional seeded random shifts (the classic MNIST augmentation: translations by a few pixels,
 // zero fill). Images are float32 [N, S, S, C] in [0, 1], labels uint8 [N].
 import * as tf from "@tensorflow/tfjs"
@@ -8,13 +9,20 @@ import { type ClassifierModel, crossEntropy } from "../nn/classifier.ts"
 import { argmaxRows } from "../metrics/classes.ts"
 import { Rng } from "../random.ts"
 import { batchesPerEpoch, type TrainLoopHooks, trainLoop } from "./loop.ts"
+import { type LrDecay, lrSchedule } from "./lr-schedule.ts"
 
 export type Augment = "none" | "shift"
 
 export interface ClassifierTrainOptions {
   readonly epochs: number
+  /** Optimizer steps; overrides `epochs` (a budget between whole epochs). */
+  readonly steps?: number
   readonly batchSize: number
   readonly lr: number
+  /** Linear lr warm-up steps (default 0). */
+  readonly warmupSteps?: number
+  /** After the warm-up: keep `lr` (default) or decay it along a half cosine to 0 at the last step. */
+  readonly lrDecay?: LrDecay
   readonly seed: number
   readonly augment: Augment
   /** Largest shift in pixels along each axis for augment "shift" (uniform in -maxShift..maxShift). */
@@ -59,10 +67,11 @@ export const trainClassifier = async (
   if (images.length !== count * rowSize || labels.length !== count)
     throw new RangeError(`trainClassifier: ${images.length} pixels / ${labels.length} labels for ${count} images of ${s}x${s}x${ch}`)
   const augmentRng = rng.fork("augment")
-  const steps = o.epochs * batchesPerEpoch(count, o.batchSize, "keep-last")
+  const steps = o.steps ?? o.epochs * batchesPerEpoch(count, o.batchSize, "keep-last")
+  const lr = lrSchedule({ lr: o.lr, warmupSteps: o.warmupSteps ?? 0, decay: o.lrDecay ?? "constant", steps })
   const result = await trainLoop(
     model,
-    { count, batchSize: o.batchSize, steps, batching: "keep-last", rng: rng.fork("shuffle"), lr: o.lr, logEvery: o.logEvery },
+    { count, batchSize: o.batchSize, steps, batching: "keep-last", rng: rng.fork("shuffle"), lr, logEvery: o.logEvery },
     (indices) => {
       const n = indices.length
       let pixels = gatherRows(images, rowSize, indices)
