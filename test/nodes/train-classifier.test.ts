@@ -35,6 +35,17 @@ t.test("train-classifier on synthetic 8x8 squares: learns, reports test accuracy
   t.not(shifted.metrics.tables.curve!.rows[0]![2], curve.rows[0]![2], "augmentation changes the batches")
 })
 
+t.test("train-classifier: `steps` overrides epochs; warm-up + cosine changes the training, constant with no warm-up is the default", async (t) => {
+  const dataset = squares(64, 0)
+  const bySteps = await runNode(trainClassifier, { dataset }, { ...tiny, epochs: 10, steps: 6, logEvery: 2 })
+  t.same(bySteps.metrics.tables.curve!.rows.map((r) => r[0]), [2, 4, 6], "6 steps, not 10 epochs x 4")
+  const plain = await runNode(trainClassifier, { dataset }, { ...tiny, steps: 6, logEvery: 2, lrDecay: "constant", warmupSteps: 0 })
+  t.same(plain.classifier.variables.map((v) => Array.from(v.values)), bySteps.classifier.variables.map((v) => Array.from(v.values)), "explicit defaults = omitted")
+  const cosine = await runNode(trainClassifier, { dataset }, { ...tiny, steps: 6, logEvery: 2, lrDecay: "cosine", warmupSteps: 2 })
+  t.same(cosine.metrics.tables.curve!.rows[0]!.slice(0, 2), bySteps.metrics.tables.curve!.rows[0]!.slice(0, 2), "same steps")
+  t.not(cosine.metrics.tables.curve!.rows[2]![2], bySteps.metrics.tables.curve!.rows[2]![2], "a different lr path gives a different loss")
+})
+
 t.test("train-classifier rejects bad inputs", async (t) => {
   const odd = { ...squares(4, 0), height: 6, width: 6, images: new Uint8Array(4 * 36) }
   t.match((await failNode(trainClassifier, { dataset: odd }, tiny)).message, /side divisible by 4/)
