@@ -245,15 +245,21 @@ export const paretoFront = <P extends { readonly fld: number | null; readonly se
 /** "ddim-50", "rf-euler-1 eta=0.5": a point's label on the frontier plot (its model is the colour). */
 export const pointLabel = (p: SamplerPoint): string => `${p.sampler}-${p.steps}${p.setting === "" ? "" : ` ${p.setting}`}`
 
+/** Up to this many points every point is labelled; beyond, only the Pareto front's (the study: ~200). */
+export const LABEL_ALL_UP_TO = 40
+
 /**
- * The speed-quality frontier: FLD against seconds per image for every scored sampler of every model,
- * each point labelled (colour: model, shape: sampler), the Pareto front as a dashed line.
+ * The speed-quality frontier: FLD against seconds per image for every scored sampler of every model
+ * (colour: model, shape: sampler), the Pareto front as a dashed line; points labelled as
+ * `LABEL_ALL_UP_TO` says (the study's 120 DeepCache configurations would bury every label).
  */
 export const frontierPlot = (points: readonly SamplerPoint[], scope: string | null = null, id = ""): PlotSpec | undefined => {
   const pts = points.filter((p) => p.fld !== null && p.secondsPerImage !== null && (p.secondsPerImage as number) > 0)
   if (pts.length === 0) return undefined
-  const values = pts.map((p) => ({ model: localModel(p, scope), sampler: p.sampler, label: pointLabel(p), spi: p.secondsPerImage, fld: p.fld }))
-  const front = paretoFront(pts).map((p) => ({ spi: p.secondsPerImage, fld: p.fld }))
+  const onFront = paretoFront(pts)
+  const labelled = pts.length <= LABEL_ALL_UP_TO ? new Set(pts) : new Set(onFront)
+  const values = pts.map((p) => ({ model: localModel(p, scope), sampler: p.sampler, label: labelled.has(p) ? pointLabel(p) : "", spi: p.secondsPerImage, fld: p.fld }))
+  const front = onFront.map((p) => ({ spi: p.secondsPerImage, fld: p.fld }))
   const floors = floorsOf(pts)
   const y = { type: "quantitative" as const, title: "FLD (lower is better)", scale: scaleOf([...pts.map((p) => p.fld as number), ...floors]) }
   const x = { field: "spi", type: "quantitative" as const, title: "seconds per image (log)", scale: { type: "log" as const } }
@@ -273,7 +279,7 @@ export const frontierPlot = (points: readonly SamplerPoint[], scope: string | nu
           layer: [
             {
               mark: { type: "point", filled: true, size: 60 },
-              encoding: { x, y: { ...y, field: "fld" }, color: { field: "model", type: "nominal", title: "model", legend: { labelLimit: 240 } }, shape: { field: "sampler", type: "nominal", title: "sampler" } },
+              encoding: { x, y: { ...y, field: "fld" }, color: { field: "model", type: "nominal", title: "model", legend: { labelLimit: 200 } }, shape: { field: "sampler", type: "nominal", title: "sampler" } },
             },
             { mark: { type: "text", align: "left", dx: 6, dy: -5, fontSize: 10 }, encoding: { x, y: { ...y, field: "fld" }, text: { field: "label" }, color: { field: "model", type: "nominal", title: "model" } } },
           ],

@@ -13,9 +13,9 @@ import { collapseSweeps, dagSvg, drawLayout, MAX_DAG_WIDTH } from "../../src/rep
 import { withoutPassThrough } from "../../src/report/html.ts"
 import { buildMarkdown, buildReport, plotSpecsOf, pointsOf } from "../../src/report/index.ts"
 import { loadReportData, type MetricsEntry, type NodeView } from "../../src/report/load.ts"
-import { paretoFront, renderPlots } from "../../src/report/plots.ts"
+import { frontierPlot, LABEL_ALL_UP_TO, paretoFront, renderPlots } from "../../src/report/plots.ts"
 import { resultTable, type Section, sectionsOf } from "../../src/report/results.ts"
-import { samplerPoints, seriesLabel } from "../../src/report/series.ts"
+import { samplerPoints, type SamplerPoint, seriesLabel } from "../../src/report/series.ts"
 import { makeFakeStudyRun } from "./helpers.ts"
 
 const count = (s: string, needle: string): number => s.split(needle).length - 1
@@ -193,6 +193,23 @@ t.test("DAG layout: every edge goes down, boxes never overlap, never wider than 
   t.ok(d.width <= MAX_DAG_WIDTH, "a rank of 40 boxes wraps")
   t.ok(edges.every((e) => (d.layer.get(e.from) as number) < (d.layer.get(e.to) as number)), "edges point down")
   t.match(dagSvg([...chain, ...wide], edges), /^<svg[^>]+class="dag"/)
+  t.end()
+})
+
+t.test("frontier labels: every point up to LABEL_ALL_UP_TO, beyond only the Pareto front's", (t) => {
+  const point = (i: number): SamplerPoint => ({
+    node: `s${i}`, scope: "", sampling: `s${i}`, model: "m", sampler: "ddim", setting: `n=${i}`, steps: 10,
+    fld: 100 - (i % 7) * 10 + i / 100, fldSe: null, floor: null, classDev: null, accuracy: null, secondsPerImage: 0.01 * (1 + (i % 5)),
+  })
+  const labels = (n: number) => {
+    const spec = frontierPlot(Array.from({ length: n }, (_, i) => point(i)))!.spec as { layer: { data?: { values: { label: string; spi: number; fld: number }[] } }[] }
+    return spec.layer[1]!.data!.values
+  }
+  t.ok(labels(LABEL_ALL_UP_TO).every((v) => v.label !== ""), "few points: all labelled")
+  const many = labels(200)
+  const front = paretoFront(many.map((v) => ({ fld: v.fld, secondsPerImage: v.spi })))
+  t.equal(many.filter((v) => v.label !== "").length, front.length, `many points: ${front.length} labels, the front's`)
+  t.ok(front.length > 0 && front.length < 200)
   t.end()
 })
 
