@@ -87,16 +87,17 @@ export const MODEL_JOIN = " + "
  * ControlNet: its samples are the pair's, not the base's); else its nearest `train-*` ancestor.
  */
 export const modelNodeOf = (sampling: string, kinds: ReadonlyMap<string, string>, edges: readonly RunEdge[]): string | null => {
+  const trained = (id: string): boolean => kinds.get(id)?.startsWith("train") === true
   const direct = edges.find((e) => e.to === sampling && e.input === "model")
   if (direct !== undefined) {
-    const adapters = edges.filter((e) => e.to === sampling && e.input !== "model" && kinds.get(e.from)?.startsWith("train") === true).map((e) => e.from)
+    const adapters = edges.filter((e) => e.to === sampling && e.input !== "model" && trained(e.from)).map((e) => e.from)
     return [direct.from, ...new Set(adapters)].join(MODEL_JOIN)
   }
   const seen = new Set([sampling])
   let frontier = [sampling]
   while (frontier.length > 0) {
     frontier = [...new Set(edges.filter((e) => frontier.includes(e.to) && !seen.has(e.from)).map((e) => e.from))]
-    const hit = frontier.find((id) => kinds.get(id)?.startsWith("train") === true)
+    const hit = frontier.find(trained)
     if (hit !== undefined) return hit
     for (const f of frontier) seen.add(f)
   }
