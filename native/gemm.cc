@@ -18,6 +18,12 @@ namespace PIPE_ISA {
 namespace {
 
 constexpr double THREADS_MIN_FLOPS = 4e6;
+// GEMMs that split the rows of their output (matmul, linear, linear_grad) give the same bits at any
+// thread count, so their threshold is free to follow speed alone: below ~32 MFLOP (the latent MLP's
+// 256 x 256 x 256 layers) the second thread's wake-up cost more than its half of the work. The
+// filter gradient splits its sum across threads, so its threshold (THREADS_MIN_FLOPS) is part of
+// the trained models' bits and stays where they were trained.
+constexpr double THREADS_MIN_FLOPS_ROW_SPLIT = 3.2e7;
 constexpr int64_t THREADS_MIN_ELEMS = 262144;
 constexpr int MR = F::MR;
 constexpr int NV = F::NV;
@@ -357,6 +363,7 @@ void conv_core(const float* x, const float* w, float* y, const ConvShape& s, int
 }  // namespace
 
 int threads_for(double flops) { return flops < THREADS_MIN_FLOPS ? 1 : get_threads(); }
+int threads_for_row_split(double flops) { return flops < THREADS_MIN_FLOPS_ROW_SPLIT ? 1 : get_threads(); }
 int threads_for_elems(int64_t n) { return n < THREADS_MIN_ELEMS ? 1 : get_threads(); }
 
 int b_panels(int n) { return (n + NR - 1) / NR; }
@@ -475,7 +482,7 @@ void conv2d_backprop_filter(const float* x, const float* dy, float* dw, const Co
 
 void matmul(const float* a, const float* b, float* c, const float* bias, int batch, int m, int n, int k, bool trans_a,
             bool trans_b, int64_t stride_a, int64_t stride_b) {
-  const int nt = threads_for(2.0 * batch * m * n * k);
+  const int nt = threads_for_row_split(2.0 * batch * m * n * k);
   // B packed once per distinct B (once in all for a broadcast B), straight from its transposed
   // storage when trans_b (B stored [n, k]).
   Buf<float> bp(packed_b_size(k, n));

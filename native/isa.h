@@ -54,6 +54,9 @@ void gemm_kmajor(const float* a, int64_t lda, int m, int n, int k, PackedB b, fl
 constexpr int KC_PAD = 384;  // a zero row must be this much longer than k
 // Threads worth using for a job of this many flops (1 below ~4 MFLOP: waking a thread costs more).
 int threads_for(double flops);
+// The same for a job whose threads split the output's rows, so its bits do not depend on the thread
+// count (1 below ~32 MFLOP).
+int threads_for_row_split(double flops);
 // Threads for an elementwise pass over n floats: one below THREADS_MIN_ELEMS, where waking the
 // second thread costs more than it saves (the latent MLP's 256 x 256 layers trained faster on one).
 int threads_for_elems(int64_t n);

@@ -19,7 +19,7 @@ inline void row_range(int total, int nt, int tid, int* r0, int* r1) {
 }  // namespace
 
 void linear(const float* x, const float* w, const float* b, float* y, float* z, int m, int n, int k, bool silu) {
-  const int nt = threads_for(2.0 * m * n * k);
+  const int nt = threads_for_row_split(2.0 * m * n * k);
   float* pre = silu ? z : y;  // the GEMM writes the pre-activation here
   Buf<float> wp(packed_b_size(k, n));
 #pragma omp parallel num_threads(nt)
@@ -60,7 +60,7 @@ void linear(const float* x, const float* w, const float* b, float* y, float* z, 
 
 void linear_grad(const float* dy, const float* x, const float* z, float* dz, float* dw, float* db, int m, int n, int k,
                  bool silu) {
-  const int nt = threads_for(4.0 * m * n * k);
+  const int nt = threads_for_row_split(4.0 * m * n * k);
   const float* g = silu ? dz : dy;  // dL/d(pre-activation)
   // x^T as a k-major GEMM operand reads up to MR - 1 floats past each row of x, which is in bounds
   // except after the last row: that row is multiplied separately from a zero-padded copy.

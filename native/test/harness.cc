@@ -393,6 +393,31 @@ void test_dispatch() {
 
 }  // namespace
 
+// ---- thread-count invariance -------------------------------------------------------------------
+// The row-split GEMMs (matmul, linear, linear_grad) may use any thread count (gemm.cc picks it by
+// speed alone) only because every output element is summed by one thread in the same k order: the
+// bits at 1 and 2 threads must be equal. Sizes past the row-split threshold (32 MFLOP), with tails.
+void test_thread_invariance(const Kernels& K) {
+  const std::string tag = std::string(K.name) + ": ";
+  const int m = 301, n = 259, k = 263;  // 2 m n k = 41 MFLOP
+  const Vec a = randn((size_t)m * k), b = randn((size_t)k * n), bias = randn(n), dy = randn((size_t)m * n);
+  Vec c[2], y[2], z[2], dz[2], dw[2], db[2];
+  for (int t = 0; t < 2; t++) {
+    pipe::set_threads(t + 1);
+    c[t].resize((size_t)m * n), y[t].resize((size_t)m * n), z[t].resize((size_t)m * n), dz[t].resize((size_t)m * n);
+    dw[t].resize((size_t)k * n), db[t].resize(n);
+    K.matmul(a.data(), b.data(), c[t].data(), bias.data(), 1, m, n, k, false, false, 0, 0);
+    K.linear(a.data(), b.data(), bias.data(), y[t].data(), z[t].data(), m, n, k, true);
+    K.linear_grad(dy.data(), a.data(), z[0].data(), dz[t].data(), dw[t].data(), db[t].data(), m, n, k, true);
+  }
+  const auto same = [](const Vec& p, const Vec& q) { return p.size() == q.size() && memcmp(p.data(), q.data(), sizeof(float) * p.size()) == 0; };
+  check(same(c[0], c[1]), tag + "matmul 301x259x263: same bits at 1 and 2 threads");
+  check(same(y[0], y[1]) && same(z[0], z[1]), tag + "linear +silu 301x259x263: same bits at 1 and 2 threads");
+  check(same(dz[0], dz[1]) && same(dw[0], dw[1]) && same(db[0], db[1]), tag + "linear_grad 301x259x263: same bits at 1 and 2 threads");
+  const double err = rel_err(c[1], ref_matmul(a, b, &bias, m, n, k, false, false));
+  check(err <= 1e-4, tag + "matmul 301x259x263 at 2 threads against the reference");
+}
+
 int main() {
   printf("TAP version 13\n");
   const uint32_t cpu = pipe::cpu_features();
@@ -405,6 +430,7 @@ int main() {
       continue;
     }
     for (int threads : {1, 2}) test_isa(*k, threads);
+    test_thread_invariance(*k);
   }
   printf("1..%d\n# %d passed, %d failed\n", g_test, g_test - g_failed, g_failed);
   return g_failed == 0 ? 0 : 1;

@@ -94,6 +94,17 @@ t.test("pixel-rf.yaml --profile smoke reuses MNIST and the judge", async (t) => 
   t.equal(status(rec, "judge"), "cached")
 })
 
+t.test("ddpm-sampler-ablation.yaml --profile smoke: its DDPM-1000 and DDIM-50 arms are ddpm.yaml's samples (cached, same keys)", async (t) => {
+  const ddpm = await plan(t, "ddpm")
+  const arms = ["ddpm-1000", "ddpm-250", "ddpm-100", "ddim-50", "ddim-100", "ddim-250", "ddim-1000", "ddim-50-eta05", "ddim-50-eta1", "ddim-50-noclip"]
+  const rec = await smoke(t, "ddpm-sampler-ablation", arms.slice(1).filter((a) => a !== "ddim-50"))
+  for (const [arm, id] of [["ddpm-1000", "ddpm-1000"], ["ddim-50", "ddim-50-n500"]] as const) {
+    t.equal(key(rec, arm), ddpm.find((p) => p.id === id)?.key, `${arm} has ddpm.yaml's ${id} key`)
+    t.same([status(rec, arm), status(rec, `score-${arm}`)], ["cached", "cached"], `${arm} is not sampled or scored again`)
+  }
+  t.equal(new Set(arms.map((a) => key(rec, a))).size, arms.length, "every other arm is its own sample")
+})
+
 t.test("latent-ddpm then latent-rf: the VAE and latents are computed once, with identical keys", async (t) => {
   const ddpm = await smoke(t, "latent-ddpm", ["ddpm-1000", "ddim-50", "ddim-20", "ddim-10"])
   for (const id of ["vae", "latents"]) t.equal(status(ddpm, id), "ran", `${id} computed by latent-ddpm`)
@@ -125,6 +136,16 @@ t.test("latent-rf's report series: the base flow and the reflowed flow are separ
   ])
   // (reflow-pairs samples the base flow with rf-midpoint: a third series, timing only)
   t.same([...new Set(points.filter((p) => p.sampler === "rf-euler").map((p) => seriesLabel(p)))], ["train · rf-euler", "train-reflow · rf-euler"], "one Euler series per model")
+})
+
+t.test("latent-ablation.yaml --profile smoke: the VAE, latents and the w256-d2-e50 arm are latent-ddpm's", async (t) => {
+  const planned = await plan(t, "latent-ddpm")
+  const arms = ["w256-d2-e50", "w256-d2-e200", "w512-d2-e50", "w512-d3-e100", "w1024-d3-e100"]
+  const rec = await smoke(t, "latent-ablation", arms.slice(1))
+  for (const [id, theirs] of [["vae", "vae"], ["latents", "latents"], ["train-w256-d2-e50", "train"], ["score-w256-d2-e50", "score-ddim-50"]] as const) {
+    t.equal(status(rec, id), "cached", `${id} cached`)
+    t.equal(key(rec, id), planned.find((p) => p.id === theirs)?.key, `${id} has latent-ddpm's ${theirs} key`)
+  }
 })
 
 t.test("cfg.yaml --profile smoke: every route guided at every s, scored against the requested labels; judge, VAE and latents reused", async (t) => {
