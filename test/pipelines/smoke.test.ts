@@ -96,7 +96,7 @@ t.test("pixel-rf.yaml --profile smoke reuses MNIST and the judge", async (t) => 
 
 t.test("ddpm-sampler-ablation.yaml --profile smoke: its DDPM-1000 and DDIM-50 arms are ddpm.yaml's samples (cached, same keys)", async (t) => {
   const ddpm = await plan(t, "ddpm")
-  const arms = ["ddpm-1000", "ddpm-250", "ddpm-100", "ddim-50", "ddim-100", "ddim-250", "ddim-1000", "ddim-50-eta05", "ddim-50-eta1", "ddim-50-noclip"]
+  const arms = ["ddpm-1000", "ddpm-250", "ddpm-100", "ddim-50", "ddim-100", "ddim-250", "ddim-1000", "ddim-50-eta05", "ddim-50-eta1", "ddim-50-noclip", "ddim-100-noclip", "ddim-250-noclip", "ddim-1000-noclip"]
   const rec = await smoke(t, "ddpm-sampler-ablation", arms.slice(1).filter((a) => a !== "ddim-50"))
   for (const [arm, id] of [["ddpm-1000", "ddpm-1000"], ["ddim-50", "ddim-50-n500"]] as const) {
     t.equal(key(rec, arm), ddpm.find((p) => p.id === id)?.key, `${arm} has ddpm.yaml's ${id} key`)
@@ -138,11 +138,11 @@ t.test("latent-rf's report series: the base flow and the reflowed flow are separ
   t.same([...new Set(points.filter((p) => p.sampler === "rf-euler").map((p) => seriesLabel(p)))], ["train · rf-euler", "train-reflow · rf-euler"], "one Euler series per model")
 })
 
-t.test("latent-ablation.yaml --profile smoke: the VAE, latents and the w256-d2-e50 arm are latent-ddpm's", async (t) => {
+t.test("latent-ablation.yaml --profile smoke: the VAE, latents and the adopted arm (w512-d3-e300-cos) are latent-ddpm's", async (t) => {
   const planned = await plan(t, "latent-ddpm")
-  const arms = ["w256-d2-e50", "w256-d2-e200", "w512-d2-e50", "w512-d3-e100", "w1024-d3-e100"]
-  const rec = await smoke(t, "latent-ablation", arms.slice(1))
-  for (const [id, theirs] of [["vae", "vae"], ["latents", "latents"], ["train-w256-d2-e50", "train"], ["score-w256-d2-e50", "score-ddim-50"]] as const) {
+  const arms = ["w256-d2-e50", "w256-d2-e200", "w512-d2-e50", "w512-d3-e100", "w1024-d3-e100", "w512-d3-e100-cos"]
+  const rec = await smoke(t, "latent-ablation", arms)
+  for (const [id, theirs] of [["vae", "vae"], ["latents", "latents"], ["train-w512-d3-e300-cos", "train"], ["score-w512-d3-e300-cos", "score-ddim-50"]] as const) {
     t.equal(status(rec, id), "cached", `${id} cached`)
     t.equal(key(rec, id), planned.find((p) => p.id === theirs)?.key, `${id} has latent-ddpm's ${theirs} key`)
   }
