@@ -43,7 +43,7 @@ export const samplingParams = (o: { readonly clipX0: boolean }) =>
       default: "posterior",
       description: "DDPM sigma_t^2: beta_t or the posterior beta~_t (ddpm only).",
     }),
-    clipX0: Type.Boolean({ default: o.clipX0, description: "Clamp the predicted x_0 to [-1, 1] (ddpm/ddim)." }),
+    clipX0: Type.Boolean({ default: o.clipX0, description: "Clamp the predicted x_0 to [-1, 1] (ddpm/ddim; ddim then re-derives its epsilon from the clamped x_0)." }),
     count: Type.Integer({ minimum: 1, default: 64, description: "Number of samples." }),
     batchSize: Type.Integer({ minimum: 1, default: 64, description: "Samples per network call." }),
     seed: Type.Integer({ default: 0, description: "Seed of the starting noise and of the per-step noise." }),

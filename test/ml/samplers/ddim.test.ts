@@ -32,7 +32,8 @@ t.test("one DDIM update by hand (eq. 12, 16) on the two-step schedule", (t) => {
   //   η = 0: x' = 0.8 x̂0 + 0.6 ε = (1.1, -1.1333...)
   //   η = 1: σ² = (0.36/0.64)(1 - 0.36/0.64) = 0.24609375, √(1 - 0.64 - σ²) = 0.3375,
   //          x' = 0.8 x̂0 + 0.3375 ε + σ z, with z = (2, 0): (1.960906741649222, -1.396666...)
-  //   η = 0, x̂0 clipped to [-1, 1]: (1.1, -0.2)
+  //   η = 0, x̂0 clipped to (1, -1), ε re-derived from it: ε' = (x - 0.6 x̂0) / 0.8 = (0.5, 0.125),
+  //          x' = 0.8 x̂0 + 0.6 ε' = (1.1, -0.725) (keeping the raw ε gave (1.1, -0.2))
   const x = tf.tensor1d([1, -0.5])
   const eps = tf.tensor1d([0.5, 1])
   const z = tf.tensor1d([2, 0])
@@ -40,10 +41,32 @@ t.test("one DDIM update by hand (eq. 12, 16) on the two-step schedule", (t) => {
   t.ok(near(step(cfg()), [1.1, -1.1333333333], 1e-6), `${step(cfg())}`)
   t.ok(Math.abs(ddimSigma(1, 0.36, 0.64) ** 2 - 0.24609375) < 1e-15)
   t.ok(near(step(cfg({ eta: 1 }), z), [1.960906741649222, 0.8 * (-13 / 6) + 0.3375], 1e-6), `${step(cfg({ eta: 1 }), z)}`)
-  t.ok(near(step(cfg({ predictedX0: "clipped" })), [1.1, -0.2], 1e-6))
+  t.ok(near(step(cfg({ predictedX0: "clipped" })), [1.1, -0.725], 1e-6), `${step(cfg({ predictedX0: "clipped" }))}`)
   // last step to ᾱ_{-1} = 1: x' = x̂0, σ = 0 whatever η
   t.ok(near(values(ddim.step(cfg({ eta: 1 }), tiny, { x, out: eps, t: 0, tPrev: -1, noise: z })), [(1 - 0.3) / 0.8, (-0.5 - 0.6) / 0.8], 1e-6))
   t.throws(() => ddim.step(cfg({ eta: 1 }), tiny, { x, out: eps, t: 1, tPrev: 0 }), /needs noise/)
+  t.end()
+})
+
+t.test("clipped x̂0: ε is re-derived so x_t = √a x̂0 + √(1 - a) ε' holds; in range it is the raw step (fast-check)", (t) => {
+  // The step's output at η = 0 is √ap x̂0 + √(1 - ap) ε'; with x̂0 inside [-1, 1] nothing is clipped and
+  // the step equals the unclipped one.
+  t.doesNotThrow(() => fc.assert(fc.property(fc.integer({ min: 1, max: 999 }), fc.integer({ min: 0, max: 998 }), fc.nat(), fc.double({ min: 0.1, max: 3, noNaN: true }), (t0, gap, seed, scale) => {
+    const step = t0, tPrev = Math.max(-1, t0 - 1 - gap)
+    const x = normalTensor(new Rng(seed), [16]).mul(scale)
+    const eps = normalTensor(new Rng(seed + 1), [16])
+    const a = linear.abar[step]!, ap = tPrev < 0 ? 1 : linear.abar[tPrev]!
+    const xv = values(x), ev = values(eps)
+    const x0 = xv.map((xi, j) => Math.min(1, Math.max(-1, (xi - Math.sqrt(1 - a) * ev[j]!) / Math.sqrt(a))))
+    const epsC = xv.map((xi, j) => (xi - Math.sqrt(a) * x0[j]!) / Math.sqrt(1 - a))
+    const expected = x0.map((v, j) => Math.sqrt(ap) * v + Math.sqrt(1 - ap) * epsC[j]!)
+    const clipped = values(ddim.step(cfg({ predictedX0: "clipped" }), linear, { x, out: eps, t: step, tPrev }))
+    const inRange = xv.every((xi, j) => Math.abs((xi - Math.sqrt(1 - a) * ev[j]!) / Math.sqrt(a)) <= 1)
+    const raw = values(ddim.step(cfg(), linear, { x, out: eps, t: step, tPrev }))
+    tf.dispose([x, eps])
+    const tol = 1e-4 * Math.max(1, ...expected.map(Math.abs))
+    return near(clipped, expected, tol) && (!inRange || near(clipped, raw, tol))
+  }), { numRuns: 300 }))
   t.end()
 })
 
