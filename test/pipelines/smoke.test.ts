@@ -96,7 +96,7 @@ t.test("pixel-rf.yaml --profile smoke reuses MNIST and the judge", async (t) => 
 
 t.test("ddpm-sampler-ablation.yaml --profile smoke: its DDPM-1000 and DDIM-50 arms are ddpm.yaml's samples (cached, same keys)", async (t) => {
   const ddpm = await plan(t, "ddpm")
-  const arms = ["ddpm-1000", "ddpm-250", "ddpm-100", "ddim-50", "ddim-100", "ddim-250", "ddim-1000", "ddim-50-eta05", "ddim-50-eta1", "ddim-50-noclip", "ddim-100-noclip", "ddim-250-noclip", "ddim-1000-noclip"]
+  const arms = ["ddpm-1000", "ddpm-250", "ddpm-100", "ddim-50", "ddim-100", "ddim-250", "ddim-1000", "ddim-50-eta05", "ddim-50-eta1", "ddim-50-noclip", "ddim-100-noclip", "ddim-250-noclip"]
   const rec = await smoke(t, "ddpm-sampler-ablation", arms.slice(1).filter((a) => a !== "ddim-50"))
   for (const [arm, id] of [["ddpm-1000", "ddpm-1000"], ["ddim-50", "ddim-50-n500"]] as const) {
     t.equal(key(rec, arm), ddpm.find((p) => p.id === id)?.key, `${arm} has ddpm.yaml's ${id} key`)
