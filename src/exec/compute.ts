@@ -1,15 +1,18 @@
 // One node's "compute under lock and store" step, shared by the local executor and BullMQ workers
-// (src/exec/bullmq/): take the key's lock file, stop if another process stored the key meanwhile,
-// decode the inputs, run the body, encode and write the outputs, then the manifest. Objects are
-// written before the manifest, each atomically, so a process killed at any point leaves no visible
-// partial entry. Scheduling (permits, Ctrl-C), the node context and the tensor runtime belong to the
-// caller and come in through `ComputeHooks.run`.
+// (src/exec/bullmq/): once the caller may compute (its permits, `ComputeHooks.slot`), take the key's
+// lock file, stop if another process stored the key meanwhile, decode the inputs, run the body, encode
+// and write the outputs, then the manifest. The lock is held only while computing: a node merely
+// queued for a permit holds none, so another process with a free slot computes the key meanwhile.
+// Objects are written before the manifest, each atomically, so a process killed at any point leaves no
+// visible partial entry. Scheduling (permits, Ctrl-C), the node context and the tensor runtime belong
+// to the caller and come in through `ComputeHooks.slot` and `ComputeHooks.run`.
 import type { Table } from "apache-arrow"
 import type { ArtifactType } from "../artifact.ts"
 import type { FileArtifact } from "../artifacts/types.ts"
 import type { KeyComponents } from "../key/key.ts"
 import { type AnyNode, portOf } from "../node.ts"
 import { describeHolder } from "../store/identity.ts"
+import { type LockInfo, readLock } from "../store/lock.ts"
 import type { Manifest, OutputRecord, Store } from "../store/store.ts"
 
 export type Digests = Readonly<Record<string, string>>
@@ -71,6 +74,13 @@ export interface ComputeHooks {
   readonly stopping?: () => string | null
   /** Called with true once the lock is held and the body is about to run, false when done. */
   readonly computing?: (on: boolean) => void
+  /**
+   * Runs `body` once this process may compute the node (the local executor: a `jobs` permit and, for a
+   * heavy node, the `heavy` one), releasing that right when `body` settles; rejects with NotStarted when
+   * the caller stopped meanwhile. The key lock is taken inside, so it is never held while queued.
+   * Default: `body` at once (a BullMQ worker's lanes already bound what it runs).
+   */
+  readonly slot?: <A>(body: () => Promise<A>) => Promise<A>
 }
 
 export interface ComputeResult {
@@ -135,54 +145,120 @@ const storeOutputs = async (spec: ComputeSpec, def: AnyNode, values: Record<stri
 
 const fmtWait = (ms: number): string => (ms >= 3600_000 ? `${+(ms / 3600_000).toFixed(1)} h` : ms >= 60_000 ? `${+(ms / 60_000).toFixed(1)} min` : `${+(ms / 1000).toFixed(1)} s`)
 
+const cachedResult = (m: Manifest): ComputeResult => ({ digests: digestsOf(m), seconds: 0, cached: true })
+
+/** What one turn in the slot gave: the result, or the holder of the lock another process has. */
+type Turn = { readonly result: ComputeResult } | { readonly busy: LockInfo | undefined }
+
 /**
- * Takes the key lock, then computes and stores unless cached by then. While another process holds the
- * lock it waits (the holder is named; the wait ends when the caller stops and after lockTimeoutMs); a
- * lock whose holder is gone is broken by tryLock.
+ * Inside the slot: takes the key lock and computes and stores unless cached by then, or says who
+ * holds the lock. `waited`: we waited for another holder before, whose result even a forced
+ * recompute takes.
  */
-export const computeLocked = async (spec: ComputeSpec, hooks: ComputeHooks): Promise<ComputeResult> => {
+const computeIfFree = async (spec: ComputeSpec, hooks: ComputeHooks, waited: boolean): Promise<Turn> => {
+  const { store } = hooks
+  const lock = store.lockPath(spec.key)
+  const r = store.locks.tryLock(lock, `${hooks.what}: node ${spec.computedBy.node}`)
+  if (!r.ok) return { busy: r.holder }
+  try {
+    // A forced recompute still takes a result another process produced while we waited.
+    const m = spec.forced && !waited ? undefined : store.complete(spec.key)
+    if (m !== undefined) return { result: cachedResult(m) }
+    hooks.computing?.(true)
+    const def = await hooks.load()
+    const inputs = await decodeInputs(def, spec.components.inputs, hooks.readInput)
+    const { values, seconds } = await hooks.run(def, inputs)
+    return { result: { digests: await storeOutputs(spec, def, values, seconds, hooks), seconds, cached: false } }
+  } finally {
+    hooks.computing?.(false)
+    store.locks.unlock(lock)
+  }
+}
+
+/** The live holder of a lock, or "free" when nobody holds it or its holder is gone (tryLock breaks it). */
+const liveHolder = (store: Store, lock: string): { readonly holder: LockInfo | undefined } | "free" => {
+  const r = readLock(lock)
+  if (r.kind === "missing" || store.locks.staleReason(lock) !== undefined) return "free"
+  return { holder: r.kind === "held" ? r.info : undefined }
+}
+
+interface LockWaiter {
+  /** Whether the lock was ever found busy: a forced recompute then takes the holder's result. */
+  readonly waited: () => boolean
+  /** Waits for the holder: the key's result, or undefined once the lock is free. */
+  readonly wait: (holder: LockInfo | undefined) => Promise<ComputeResult | undefined>
+}
+
+/**
+ * Waiting for another holder of a key's lock, outside the slot: its state (start, last message) lasts
+ * across the turns of one computeLocked, so the timeout and the once-a-minute messages count from the
+ * first time the lock was found busy.
+ */
+const lockWaiter = (spec: ComputeSpec, hooks: ComputeHooks): LockWaiter => {
   const { store } = hooks
   const { key } = spec
   const node = spec.computedBy.node
   const lock = store.lockPath(key)
   const timeout = hooks.lockTimeoutMs ?? 6 * 3600_000
-  const t0 = performance.now()
+  let t0 = 0
   let noted = -Infinity
+  let told = false
   let waited = false
-  for (;;) {
-    const r = store.locks.tryLock(lock, `${hooks.what}: node ${node}`)
-    if (r.ok) break
+
+  /** Says who computes the key (at once, then every minute); throws on timeout or when stopping. */
+  const check = (holder: LockInfo | undefined): void => {
     const sibling = hooks.sibling?.()
     const elapsed = performance.now() - t0
-    const holder = r.holder === undefined ? "another process" : describeHolder(r.holder)
+    const who = holder === undefined ? "another process" : describeHolder(holder)
     if (elapsed - noted >= 60_000) {
       noted = elapsed
       hooks.onWait?.(
         sibling !== undefined
           ? `${node}: same key as ${sibling} (identical kind, params and inputs); waiting for its result`
-          : `${node}: ${key.slice(0, 12)} is being computed by ${holder}; ${waited ? `still waiting (${fmtWait(elapsed)})` : `waiting (at most ${fmtWait(timeout)})`}`,
+          : `${node}: ${key.slice(0, 12)} is being computed by ${who}; ${told ? `still waiting (${fmtWait(elapsed)})` : `waiting (at most ${fmtWait(timeout)})`}`,
       )
+      told = true
     }
-    waited = true
     if (sibling === undefined && elapsed >= timeout)
-      throw new Error(`timed out after ${fmtWait(timeout)} waiting for ${key.slice(0, 12)}, locked by ${holder}; if that process is stuck, stop it (pipe gc lists locks)`)
+      throw new Error(`timed out after ${fmtWait(timeout)} waiting for ${key.slice(0, 12)}, locked by ${who}; if that process is stuck, stop it (pipe gc lists locks)`)
     const stop = hooks.stopping?.() ?? null
     if (stop !== null) throw new NotStarted(stop)
-    await new Promise((res) => setTimeout(res, 100))
-    const m = spec.forced ? undefined : store.complete(key)
-    if (m !== undefined) return { digests: digestsOf(m), seconds: 0, cached: true }
   }
-  try {
-    // A forced recompute still takes a result another process produced while we waited.
-    const m = spec.forced && !waited ? undefined : store.complete(key)
-    if (m !== undefined) return { digests: digestsOf(m), seconds: 0, cached: true }
-    hooks.computing?.(true)
-    const def = await hooks.load()
-    const inputs = await decodeInputs(def, spec.components.inputs, hooks.readInput)
-    const { values, seconds } = await hooks.run(def, inputs)
-    return { digests: await storeOutputs(spec, def, values, seconds, hooks), seconds, cached: false }
-  } finally {
-    hooks.computing?.(false)
-    store.locks.unlock(lock)
+
+  return {
+    waited: () => waited,
+    // Polls every 100 ms, holding no permit, until the key is stored (not for a forced recompute,
+    // which decides once it holds the lock) or the lock is free (then the caller takes a turn).
+    wait: async (first) => {
+      if (!waited) t0 = performance.now()
+      waited = true
+      let holder = first
+      for (;;) {
+        check(holder)
+        await new Promise((res) => setTimeout(res, 100))
+        const m = spec.forced ? undefined : store.complete(key)
+        if (m !== undefined) return cachedResult(m)
+        const live = liveHolder(store, lock)
+        if (live === "free") return undefined
+        holder = live.holder
+      }
+    },
+  }
+}
+
+/**
+ * Computes and stores unless cached by then, holding the key lock only while computing: each turn
+ * first gets the slot, then tries the lock. While another process holds it, the slot is given back
+ * and we wait without it (the holder is named; the wait ends when the caller stops and after
+ * lockTimeoutMs), then take another turn. A lock whose holder is gone is broken by tryLock.
+ */
+export const computeLocked = async (spec: ComputeSpec, hooks: ComputeHooks): Promise<ComputeResult> => {
+  const slot = hooks.slot ?? (<A>(body: () => Promise<A>): Promise<A> => body())
+  const waiter = lockWaiter(spec, hooks)
+  for (;;) {
+    const turn = await slot(() => computeIfFree(spec, hooks, waiter.waited()))
+    if ("result" in turn) return turn.result
+    const cached = await waiter.wait(turn.busy)
+    if (cached !== undefined) return cached
   }
 }

@@ -1,7 +1,11 @@
 // The executor: runs a validated pipeline on Effect. Every node gets a fiber that waits for its
 // upstream digests, computes its key, and either takes the result from the cache or computes it
 // under a per-key lock (so concurrent `pipe run` processes compute each key once). Actual work is
-// bounded: `jobs` nodes at a time and at most one `heavy` node (the tensor backend) at a time.
+// bounded by permits: `jobs` nodes at a time and at most one `heavy` node (the tensor backend) at a
+// time. A node takes its permits first and the key lock only then, so the lock is held only while
+// computing: a node queued for a permit locks nothing, and another process with a free slot that
+// needs the same key computes it meanwhile (this one then finds it cached). While another process
+// holds the lock, the node gives its permits back and waits without them.
 // Ctrl-C sets ctx.interrupted() and stops scheduling; a failure stops scheduling too; running nodes
 // finish or stop cooperatively, so the store only ever sees complete, atomically written entries.
 import { mkdirSync, writeFileSync } from "node:fs"
@@ -92,6 +96,17 @@ class InputsChanged extends Error {}
 /** Retries after InputsChanged; each retry follows a recomputation, so more than this means a loop. */
 const MAX_INPUT_RETRIES = 3
 
+/** A promise's outcome as a value, so it passes through an Effect that must not fail. */
+type Settled<A> = { readonly ok: true; readonly value: A } | { readonly ok: false; readonly error: unknown }
+
+const settle = <A>(run: () => Promise<A>): Promise<Settled<A>> =>
+  Promise.resolve()
+    .then(run)
+    .then(
+      (value): Settled<A> => ({ ok: true, value }),
+      (error: unknown): Settled<A> => ({ ok: false, error }),
+    )
+
 const causeMessage = (cause: Cause.Cause<unknown>): string => {
   const e = Cause.squash(cause)
   return e instanceof Error ? e.message : String(e)
@@ -136,20 +151,37 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
         throw new InputsChanged(`${ref.node} was recomputed and produced different bytes (it is not deterministic); ${node.id} runs again with the new input`)
     }
 
-    /** Input bytes, recovering corrupt or missing upstream objects by recomputing them. */
-    const readInput =
-      (node: PipelineNode) =>
-      async (port: string, digest: string): Promise<Uint8Array> => {
-        const ref = node.inputs[port] as InputRef
+    /**
+     * Input bytes. A corrupt or missing object (the store deleted a corrupt one) is CorruptInput: the
+     * node gives back its lock and permits, and inputsRecovered recomputes the producer, which may
+     * need those very permits (the one heavy slot, --jobs 1).
+     */
+    const readInput = async (port: string, digest: string): Promise<Uint8Array> => {
+      try {
+        return store.readObject(digest)
+      } catch (e) {
+        throw e instanceof CorruptObject ? new CorruptInput(port, digest, e.reason) : e
+      }
+    }
+
+    /**
+     * Runs `compute`; on CorruptInput recomputes that input's producer and runs it again (each corrupt
+     * object once: the same one again is an error).
+     */
+    const inputsRecovered = async (node: PipelineNode, compute: () => Promise<ComputeResult>): Promise<ComputeResult> => {
+      const recovered = new Set<string>()
+      for (;;) {
         try {
-          return store.readObject(digest)
+          return await compute()
         } catch (e) {
-          if (!(e instanceof CorruptObject)) throw e
-          o.reporter.info(`corrupt cache object for ${ref.node}.${ref.port}: ${e.reason}`)
-          await recoverInput(node, ref, digest)
-          return store.readObject(digest)
+          if (!(e instanceof CorruptInput) || recovered.has(e.digest)) throw e
+          recovered.add(e.digest)
+          const ref = node.inputs[e.port] as InputRef
+          o.reporter.info(`corrupt cache object for ${ref.node}.${ref.port}: ${e.message}`)
+          await recoverInput(node, ref, e.digest)
         }
       }
+    }
 
     /** Recomputes a node whose stored output turned out corrupt (once per run per node). */
     const recover = (id: string): Promise<Digests> => {
@@ -171,32 +203,40 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
       return promise
     }
 
-    /** Runs the node body here, under the run's permits; the caller holds the key lock. */
+    /**
+     * Runs `body` under the run's permits (the one `heavy` permit first for a tensor backend node, then
+     * one of `jobs`), which it gives back when `body` settles.
+     */
+    const slot =
+      (node: PipelineNode) =>
+      async <A>(body: () => Promise<A>): Promise<A> => {
+        // Waiting for a permit can outlast a Ctrl-C or a failure elsewhere: then do not start.
+        const turn = Effect.suspend(() => (stopping() ? Effect.succeed(null) : Effect.promise(() => settle(body))))
+        const permitted = node.entry.meta.heavy ? heavy.withPermits(1)(jobs.withPermits(1)(turn)) : jobs.withPermits(1)(turn)
+        const settled = await Effect.runPromise(permitted)
+        if (settled === null) throw new NotStarted(stopReason())
+        if (!settled.ok) throw settled.error
+        return settled.value
+      }
+
+    /** Runs the node body here; the caller holds the node's permits (its slot) and the key lock. */
     const runBody =
       (node: PipelineNode) =>
       async (def: AnyNode, inputs: Record<string, unknown>): Promise<{ values: Record<string, unknown>; seconds: number }> => {
         // Path params reach the node as the real absolute path validation checked (and the key hashed),
         // never relative to whatever directory the CLI was started in.
         const params = { ...node.params, ...node.paths }
-        const body = Effect.gen(function* () {
-          // Waiting for a permit can outlast a Ctrl-C or a failure elsewhere: then do not start.
-          if (stopping()) return { started: false as const }
-          yield* Effect.promise(prepare)
-          const ctx: NodeContext = {
-            nodeId: node.id,
-            progress: (e) => o.reporter.progress(node.id, e),
-            log: (m) => o.reporter.log(node.id, m),
-            interrupted,
-          }
-          const t0 = performance.now()
-          o.reporter.start(node.id, node.kind)
-          const exit = yield* Effect.exit(Effect.suspend(() => def.run(inputs as never, params as never, ctx)))
-          return { started: true as const, exit, seconds: (performance.now() - t0) / 1000 }
-        })
-        const guarded = def.heavy ? heavy.withPermits(1)(jobs.withPermits(1)(body)) : jobs.withPermits(1)(body)
-        const ran = await Effect.runPromise(guarded)
-        if (!ran.started) throw new NotStarted(stopReason())
-        const { exit, seconds } = ran
+        await prepare()
+        const ctx: NodeContext = {
+          nodeId: node.id,
+          progress: (e) => o.reporter.progress(node.id, e),
+          log: (m) => o.reporter.log(node.id, m),
+          interrupted,
+        }
+        const t0 = performance.now()
+        o.reporter.start(node.id, node.kind)
+        const exit = await Effect.runPromiseExit(Effect.suspend(() => def.run(inputs as never, params as never, ctx)))
+        const seconds = (performance.now() - t0) / 1000
         if (Exit.isFailure(exit)) throw new NodeBodyFailed(causeMessage(exit.cause), seconds)
         return { values: exit.value as Record<string, unknown>, seconds }
       }
@@ -210,8 +250,9 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
     })
 
     /**
-     * Computes here under the key lock unless cached by then. While another process holds the lock it
-     * waits (naming the holder; the wait ends on Ctrl-C and after lockTimeoutMs).
+     * Computes here, in the node's slot and under the key lock, unless cached by then. While another
+     * process holds the lock it waits without permits (naming the holder; the wait ends on Ctrl-C and
+     * after lockTimeoutMs).
      */
     const computeHere = (node: PipelineNode, key: string, components: KeyComponents, forced: boolean): Promise<ComputeResult> =>
       computeLocked(specOf(node, key, components, forced), {
@@ -219,8 +260,9 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
         what: o.what ?? "pipe run",
         ...(o.lockTimeoutMs !== undefined ? { lockTimeoutMs: o.lockTimeoutMs } : {}),
         load: () => o.registry.load(node.kind),
-        readInput: readInput(node),
+        readInput,
         run: runBody(node),
+        slot: slot(node),
         backend: () => state.runtime?.backend ?? null,
         onWait: (message) => o.reporter.info(message),
         sibling: () => inFlight.get(key),
@@ -228,29 +270,22 @@ export const execute = (o: ExecuteOptions): Effect.Effect<ExecuteResult> =>
         computing: (on) => (on ? inFlight.set(key, node.id) : inFlight.delete(key)),
       })
 
-    /** Computes on a remote worker; a corrupt input is recomputed (here or remotely) and the job resubmitted once. */
-    const computeRemote = async (remote: RemoteExecutor, node: PipelineNode, key: string, components: KeyComponents, forced: boolean): Promise<ComputeResult> => {
-      for (let retried = false; ; retried = true) {
-        try {
-          return await remote.compute({
-            node,
-            spec: specOf(node, key, components, forced),
-            heavy: node.entry.meta.heavy,
-            reporter: o.reporter,
-            interrupted,
-            stopping: () => (stopping() ? stopReason() : null),
-          })
-        } catch (e) {
-          if (!(e instanceof CorruptInput) || retried) throw e
-          const ref = node.inputs[e.port] as InputRef
-          o.reporter.info(`corrupt cache object for ${ref.node}.${ref.port}: ${e.message}`)
-          await recoverInput(node, ref, e.digest)
-        }
-      }
-    }
+    /** Computes on a remote worker (which reports a corrupt input as CorruptInput). */
+    const computeRemote = (remote: RemoteExecutor, node: PipelineNode, key: string, components: KeyComponents, forced: boolean): Promise<ComputeResult> =>
+      remote.compute({
+        node,
+        spec: specOf(node, key, components, forced),
+        heavy: node.entry.meta.heavy,
+        reporter: o.reporter,
+        interrupted,
+        stopping: () => (stopping() ? stopReason() : null),
+      })
 
-    const computeAny = (node: PipelineNode, key: string, components: KeyComponents, forced: boolean): Promise<ComputeResult> =>
-      o.remote === undefined ? computeHere(node, key, components, forced) : computeRemote(o.remote, node, key, components, forced)
+    /** Computes here or remotely; a corrupt input is recomputed (the same way) and the node computed again. */
+    const computeAny = (node: PipelineNode, key: string, components: KeyComponents, forced: boolean): Promise<ComputeResult> => {
+      const remote = o.remote
+      return inputsRecovered(node, () => (remote === undefined ? computeHere(node, key, components, forced) : computeRemote(remote, node, key, components, forced)))
+    }
 
     /**
      * Copies a node's file outputs into the run dir from verified bytes. Undefined when a stored file is

@@ -185,14 +185,42 @@ t.test("Ctrl-C: the running node is interrupted (not failed), queued ones never 
 
 t.test("two nodes with the same key in one run: computed once, the wait names the other node", async (t) => {
   const p = makeProject(t)
+  // A light copy of slow: heavy twins would take the one heavy slot in turn, and a node takes the key
+  // lock only once it has its slot, so the second would just find the first's result.
+  const slow = readFileSync(join(p.dir, "nodes/slow.ts"), "utf8")
+  writeFileSync(join(p.dir, "nodes/busy.ts"), slow.replace('kind: "slow"', 'kind: "busy"').replace("heavy: true", "heavy: false"))
   writeFileSync(
     join(p.dir, "pipelines/twins.yaml"),
-    "name: twins\nnodes:\n  src: { kind: source }\n  a: { kind: slow, params: { ms: 50, steps: 4 }, inputs: { x: src.values } }\n  b: { kind: slow, params: { ms: 50, steps: 4 }, inputs: { x: src.values } }\n",
+    "name: twins\nnodes:\n  src: { kind: source }\n  a: { kind: busy, params: { ms: 50, steps: 4 }, inputs: { x: src.values } }\n  b: { kind: busy, params: { ms: 50, steps: 4 }, inputs: { x: src.values } }\n",
   )
   const r = await p.pipe(["run", "pipelines/twins.yaml"])
   t.equal(r.code, 0, r.stderr)
   t.match(r.stderr, /(a: same key as b|b: same key as a) \(identical kind, params and inputs\); waiting for its result/)
   t.same(Object.values(p.statuses()).sort(), ["cached", "ran", "ran"], "src ran, one twin ran, the other took its result")
+})
+
+t.test("a corrupt input of a heavy node with a heavy producer: the producer is recomputed, without deadlocking on the heavy slot", async (t) => {
+  const p = makeProject(t)
+  writeFileSync(
+    join(p.dir, "pipelines/chain.yaml"),
+    "name: chain\nnodes:\n  src: { kind: source }\n  s1: { kind: slow, params: { ms: 10, steps: 2 }, inputs: { x: src.values } }\n  s2: { kind: slow, params: { ms: 10, steps: 2 }, inputs: { x: s1.y } }\n",
+  )
+  t.equal((await p.pipe(["run", "pipelines/chain.yaml"])).code, 0)
+  const digest = p.lastRun().nodes.find((n) => n.id === "s1")?.outputs.y as string
+  const object = join(p.dir, "cache/objects", digest.slice(0, 2), `${digest}.arrow`)
+  const bytes = readFileSync(object)
+  bytes[bytes.length - 20] = (bytes[bytes.length - 20] ?? 0) ^ 0xff
+  writeFileSync(object, bytes)
+  // s2 finds the damage while it holds the one heavy slot, which recomputing s1 needs. Deadlocked, the
+  // process exits silently once no timer is left (no summary, no run record), or hangs: then it is killed.
+  const { child, done } = p.spawnPipe(["run", "pipelines/chain.yaml", "--force", "s2"])
+  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+  const r = await done
+  clearTimeout(timer)
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stderr, /corrupt cache object for s1\.y/)
+  t.match(r.stderr, /1 cached, 2 ran, 0 failed, 0 skipped/)
+  t.same(p.statuses(), { src: "cached", s1: "ran", s2: "ran" })
 })
 
 t.test("--json prints machine-readable events", async (t) => {

@@ -5,7 +5,8 @@ import { spawn } from "node:child_process"
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import t from "tap"
-import { makeProject } from "../engine/helpers.ts"
+import { makeProject, type Project, type Result } from "../engine/helpers.ts"
+import type { RunRecord } from "../../src/exec/record.ts"
 import { processStart, selfIdentity } from "../../src/store/identity.ts"
 import { GATE, files, inProcess, waitFor } from "./helpers.ts"
 
@@ -90,4 +91,71 @@ t.test("a run waits while a live gc holds gc.lock, and ignores a dead gc's", asy
   t.equal(dead.code, 0, dead.stderr)
   const gc = await inProcess(p.dir)(["gc"])
   t.equal(gc.code, 0, gc.stderr)
+})
+
+// Waits (polling) until the file named by param `file` exists in the working directory: lets a test
+// hold a node, heavy or light, at a point of its choosing, whatever the machine's load.
+const FILE_GATE = (kind: string, heavy: boolean): string => `import { existsSync } from "node:fs"
+import { Type } from "@sinclair/typebox"
+import * as Effect from "effect/Effect"
+import { Numbers } from "../lib/artifacts.ts"
+
+const params = Type.Object({ file: Type.String() })
+export default {
+  kind: "${kind}",
+  description: "Input plus one, once the file named by param file exists.",
+  params,
+  inputs: { x: Numbers },
+  outputs: { y: Numbers },
+  heavy: ${heavy},
+  run: (i: { x: Float64Array }, p: { file: string }) =>
+    Effect.gen(function* () {
+      for (let k = 0; k < 6000 && !existsSync(p.file); k++) yield* Effect.sleep(50) // at most 5 min
+      return { y: i.x.map((v) => v + 1) }
+    }),
+}
+`
+
+// big: a heavy node held until the file go-big exists; q: a quick heavy node independent of it, whose
+// input (mid) is held until go-mid exists, so q only becomes ready once big holds the heavy slot.
+const QUEUED = `name: queued
+nodes:
+  src: { kind: source }
+  big: { kind: hgate, params: { file: go-big }, inputs: { x: src.values } }
+  mid: { kind: lgate, params: { file: go-mid }, inputs: { x: src.values } }
+  q: { kind: slow, params: { ms: 10, steps: 2 }, inputs: { x: mid.y } }
+`
+
+/** The run record a finished `pipe run` names on its last line (other runs may still be going). */
+const recordOf = (p: Project, r: Result): RunRecord => {
+  const path = / -> (\S+run\.json)$/m.exec(r.stderr)?.[1]
+  if (path === undefined) throw new Error(`no run record named in: ${r.stderr}`)
+  return JSON.parse(readFileSync(join(p.dir, path), "utf8")) as RunRecord
+}
+
+t.test("a node queued for the heavy slot holds no lock: another run computes it meanwhile, and the first then finds it cached", async (t) => {
+  const p = makeProject(t)
+  writeFileSync(join(p.dir, "nodes/hgate.ts"), FILE_GATE("hgate", true))
+  writeFileSync(join(p.dir, "nodes/lgate.ts"), FILE_GATE("lgate", false))
+  writeFileSync(join(p.dir, "queued.yaml"), QUEUED)
+  const a = p.spawnPipe(["run", "queued.yaml"])
+  t.teardown(() => writeFileSync(join(p.dir, "go-big"), "")) // never leave A behind on a failed assertion
+  await waitFor(a.child, /▸ big \(hgate\) started/)
+  writeFileSync(join(p.dir, "go-mid"), "")
+  await waitFor(a.child, /✓ mid ran/)
+  // q is now queued in A behind big; give it ample time to reach that point (the old code took q's
+  // key lock there, before waiting for the heavy slot)
+  await new Promise((r) => setTimeout(r, 1500))
+  // The old code made B wait for A's lock until big ended (never, here): the lock timeout turns that
+  // into a failure instead of a hang.
+  const b = await p.pipe(["run", "queued.yaml", "--only", "q", "--lock-timeout", "20s"])
+  t.equal(b.code, 0, b.stderr)
+  t.notMatch(b.stderr, /is being computed by/, "B did not wait for A")
+  t.same(p.statuses(recordOf(p, b)), { q: "ran" }, "B computed q itself")
+  t.equal(a.child.exitCode, null, "while A's big node was still running")
+  writeFileSync(join(p.dir, "go-big"), "")
+  const ra = await a.done
+  t.equal(ra.code, 0, ra.stderr)
+  t.same(p.statuses(recordOf(p, ra)), { src: "ran", big: "ran", mid: "ran", q: "cached" }, "A took B's result for q")
+  t.same(files(join(p.dir, "cache/locks")), [], "every lock released")
 })
