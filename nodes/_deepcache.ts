@@ -1,55 +1,20 @@
 // DeepCache at the node boundary (the method: src/ml/sampling/deepcache.ts; its cost: src/ml/nn/unet-macs.ts):
-// the optional `deepcache` param of the sampling nodes, its checks against the model before any work,
+// the `deepcache` param's checks against the model before any work (its schema: nodes/_deepcache-params.ts),
 // the per-batch wrapper the sampling factory composes, and the deterministic cost record (full steps,
 // multiply-adds per image, MAC speed-up over the uncached sampler) that sample artifacts carry.
-import { type Static, Type } from "@sinclair/typebox"
+import type { Static } from "@sinclair/typebox"
 import { invalidInput } from "../src/ml/errors.ts"
 import type { ControlledUNet } from "../src/ml/nn/controlnet.ts"
 import type { Model } from "../src/ml/nn/model.ts"
 import type { UNet } from "../src/ml/nn/unet.ts"
 import { controlNetMacs, fullPassMacs, shallowPassMacs, unetMacs } from "../src/ml/nn/unet-macs.ts"
 import { checkDeepCache, deepCache, deepCacheDefaults, type DeepCacheConfig, type FullStepPlan, fullStepPlan, planMacs } from "../src/ml/sampling/deepcache.ts"
+import type { DeepCacheParam } from "./_deepcache-params.ts"
 import type { BatchModel } from "../src/ml/sampling/generate.ts"
 import type { UNetRunner } from "../src/ml/sampling/unet-runner.ts"
 
-export const DeepCacheParam = Type.Object(
-  {
-    interval: Type.Integer({
-      minimum: 1,
-      description: "N of the 1:N strategy: a full U-Net pass, then up to N - 1 steps that reuse its deep feature. 1 = every step full (bit-identical to no deepcache).",
-    }),
-    branch: Type.Integer({
-      minimum: 0,
-      default: deepCacheDefaults.branch,
-      description: "Skip branch whose deep feature is cached: 0 = the shallowest (the cheapest shallow pass; the paper's best trade-off) .. the U-Net's branches - 1.",
-    }),
-    schedule: Type.Union([Type.Literal("uniform"), Type.Literal("non-uniform")], {
-      default: deepCacheDefaults.schedule,
-      description: "uniform: steps 0, N, 2N, ... are full. non-uniform: ceil(steps / N) full steps crowded around `center` (the paper's non-uniform 1:N).",
-    }),
-    center: Type.Integer({
-      minimum: 0,
-      default: deepCacheDefaults.center,
-      description: "non-uniform only: the step index (0 = the first, noisiest step) the full steps crowd around (the reference's 15).",
-    }),
-    power: Type.Number({
-      exclusiveMinimum: 1,
-      default: deepCacheDefaults.power,
-      description: "non-uniform only: how tightly they crowd (> 1; lowered in 0.02 steps until the full steps are distinct; the reference's 1.4).",
-    }),
-  },
-  {
-    additionalProperties: false,
-    description: "DeepCache (Ma et al. 2024): reuse the U-Net's deep feature across sampling steps (U-Net models only). See README \"DeepCache\".",
-  },
-)
-
-/** Spread into the sampling nodes' params: the optional `deepcache` object. */
-export const deepcacheParams = { deepcache: Type.Optional(DeepCacheParam) }
-
-/** The label suffix of a cached run ("-CACHE-5", "-CACHE-5-NU"; the grid titles take digits, A-Z and "-"). */
-export const deepcacheLabel = (d: Static<typeof DeepCacheParam> | undefined): string =>
-  d === undefined ? "" : `-CACHE-${d.interval}${d.schedule === "non-uniform" ? "-NU" : ""}${d.branch === deepCacheDefaults.branch ? "" : `-B${d.branch}`}`
+// The param schema lives in nodes/_deepcache-params.ts (no U-Net imports); re-exported for the pixel nodes.
+export { DeepCacheParam, deepcacheLabel, deepcacheParams } from "./_deepcache-params.ts"
 
 type WithDeepCache = { readonly steps: number; readonly deepcache?: Static<typeof DeepCacheParam> | undefined }
 

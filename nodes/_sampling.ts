@@ -1,6 +1,8 @@
 // What the sampling nodes (sample, sample-latent, reflow-pairs) share at the node boundary: their params
-// schema, the model-function factory every batch gets (the place where wrappers around the network are
-// composed), the sampling record their artifacts carry, and the PNG grid of pixel samples.
+// schema, the load-plan-sample step (sampleWith), guidance around a per-batch model factory, the sampling
+// record their artifacts carry, and the PNG grid of pixel samples. It imports no architecture: each node
+// brings its own loader (the U-Net side, with its runner, DeepCache and ControlNet, is
+// nodes/_pixel-sampling.ts), so a node's code version covers only the network it runs.
 // The sampling itself is src/ml/sampling/generate.ts over the one loop in src/ml/samplers/loop.ts.
 import { type Static, Type } from "@sinclair/typebox"
 import type { Effect } from "effect"
@@ -11,17 +13,13 @@ import { type DiffusionMeta, readDiffusionMeta, type Space } from "../src/ml/dif
 import { invalidInput } from "../src/ml/errors.ts"
 import { composeGrid, defaultGridOptions, labelRows } from "../src/ml/image/grid.ts"
 import { encodePng } from "../src/ml/image/png.ts"
-import { diffusionModelFromWeights } from "../src/ml/nn/diffusion-models.ts"
 import type { Model } from "../src/ml/nn/model.ts"
-import type { UNet } from "../src/ml/nn/unet.ts"
-import { runnerFn, unetRunner } from "../src/ml/sampling/unet-runner.ts"
 import { type Generated, generate, type ModelFactory, networkFn } from "../src/ml/sampling/generate.ts"
 import { samplerNames, samplers } from "../src/ml/samplers/registry.ts"
 import { guidedFactory, guidanceEvals, type GuidanceOptions } from "../src/ml/sampling/guidance.ts"
 import { guidanceParams, guidanceRecord } from "./_guidance.ts"
-import type { ControlBinding } from "./_control.ts"
 import { ml, seconds, withModel } from "./_ml.ts"
-import { cachedBatch, deepcacheLabel, type DeepCachePlan, deepcachePlan, deepcacheParams, deepcacheRecord } from "./_deepcache.ts"
+import { deepcacheLabel, deepcacheParams } from "./_deepcache-params.ts"
 
 /**
  * Params of the sampling nodes (one schema, two defaults for clipX0: clamping x̂_0 to [-1, 1] is right
@@ -62,60 +60,42 @@ export const modelMeta = (w: Weights, space: Space): DiffusionMeta => {
   return meta
 }
 
-/**
- * The network of every batch. This is where sampling-time features compose, each from its own module,
- * innermost first: the U-Net through its runner (a ControlNet runner when a ControlNet is given), a
- * feature cache around the runner (DeepCache), classifier-free guidance around the model function; the
- * batch's conditioning (labels, control images) rides in `cond`. The samplers see only a ModelFn.
- */
-export const plainFactory: SamplingFactory = (model, o = {}) => {
-  const runner = o.control?.runner(model) ?? (isUNet(model) ? unetRunner(model) : undefined)
-  const fn = runner === undefined ? networkFn(model) : runnerFn(runner)
-  const cache = o.deepcache
-  if (cache !== undefined && runner === undefined) throw invalidInput(`deepcache needs a U-Net; this model is a ${model.architecture}`)
-  return (b) => {
-    const batch = o.control?.batch(b) ?? { cond: {}, dispose: () => {} }
-    if (cache === undefined || runner === undefined) return { fn, ...batch }
-    const m = cachedBatch(runner, cache) // a fresh cache per batch, disposed with it
-    return { fn: m.fn, cond: batch.cond, dispose: () => { m.dispose(); batch.dispose() } }
-  }
+/** The bare network as every batch's model function (no per-batch state: nothing to build or free). */
+export const networkFactory = (model: Model): ModelFactory => {
+  const fn = networkFn(model)
+  return () => ({ fn, cond: {}, dispose: () => {} })
 }
-
-/**
- * What the per-batch factory wraps around the bare network, each part optional and planned (checked)
- * before any sampling: the DeepCache plan (nodes/_deepcache.ts), the ControlNet binding (nodes/_control.ts). A new sampling-time wrapper adds its
- * field here rather than a positional argument.
- */
-export interface FactoryOptions {
-  readonly deepcache?: DeepCachePlan | undefined
-  readonly control?: ControlBinding | undefined
-}
-export type SamplingFactory = (model: Model, o?: FactoryOptions) => ModelFactory
 
 /** Classifier-free guidance (nodes/_guidance.ts: guidancePlan) around `factory`'s network; no plan = `factory`. */
-export const withGuidance = (plan: GuidanceOptions | undefined, factory: SamplingFactory = plainFactory): SamplingFactory => (model, o) =>
-  plan === undefined ? factory(model, o) : guidedFactory(factory(model, o), plan)
-
-const isUNet = (m: Model): m is UNet => m.architecture === "unet" && "params" in m
+export const withGuidance = (plan: GuidanceOptions | undefined, factory: ModelFactory): ModelFactory =>
+  plan === undefined ? factory : guidedFactory(factory, plan)
 
 /**
- * Rebuilds the model from `w` (or takes `acquire`'s: a ControlNet's composite), plans `p.deepcache`
- * against it, samples it through `factory(model, o)` and disposes it; a cached run also returns its cost record.
+ * How one loaded model is sampled: the per-batch factory (where sampling-time wrappers compose) and the
+ * deterministic cost entries the record gains (DeepCache's). Planned, and so checked, before any step.
  */
-export const sampleWeights = (
-  w: Weights, meta: DiffusionMeta, p: SamplingParams, ctx: NodeContext, phase: string, factory: SamplingFactory = plainFactory,
-  acquire: () => Model = () => diffusionModelFromWeights(w),
+export interface SamplingPlan {
+  readonly factory: ModelFactory
+  readonly cost?: Readonly<Record<string, string | number>> | undefined
+}
+
+/**
+ * Loads the model with `acquire`, plans its sampling with `plan` (which may throw MlError before any
+ * step), samples it and disposes it. The architecture lives in the callers: this module imports none, so
+ * a node's code version holds only the architecture its own loader and plan import.
+ */
+export const sampleWith = (
+  acquire: () => Model, meta: DiffusionMeta, p: SamplingParams, ctx: NodeContext, phase: string, plan: (model: Model) => SamplingPlan,
 ): Effect.Effect<Sampled, NodeError> =>
   withModel("loading the model", acquire, (model) =>
     ml("sampling", () => {
-      const deepcache = deepcachePlan(model, p) // a U-Net, a branch it has, a plan that fits: checked before any step
-      const out = generate(meta, { sampler: p.sampler, settings: p, steps: p.steps, count: p.count, batchSize: p.batchSize, seed: p.seed }, factory(model, { deepcache }), {
+      const { factory, cost } = plan(model)
+      const out = generate(meta, { sampler: p.sampler, settings: p, steps: p.steps, count: p.count, batchSize: p.batchSize, seed: p.seed }, factory, {
         now: seconds,
         interrupted: ctx.interrupted,
         onStep: (step, total) => ctx.progress({ phase, step, total }),
       })
-      // a guided call of batch 2B runs every U-Net pass on two items: both MAC counts double, the ratio stays
-      return deepcache === undefined ? out : { ...out, cost: deepcacheRecord(deepcache, samplers[p.sampler].evalsPerStep * guidanceEvals(p.guidance)) }
+      return cost === undefined ? out : { ...out, cost }
     }))
 
 /** A sampling run and, for a cached one, its deterministic cost record (nodes/_deepcache.ts). */

@@ -1,8 +1,8 @@
 // reflow-pairs: the data of reflow (Liu et al. 2022, "Flow Straight and Fast", arXiv:2209.03003,
 // sec. 2.3). Runs a trained rectified-flow model from fresh noise x0 and keeps every coupling
-// (x0, x1 = the sample it reached) as a tensor [N, 2, ...item]. Connected to train-diffusion's `pairs`
-// input (objective rectified-flow), it trains a second flow on these fixed couplings, whose paths
-// cross less, so few Euler steps suffice. Works in pixel and latent space (latent mean/std travel on).
+// (x0, x1 = the sample it reached) as a tensor [N, 2, ...item]. Connected to the `pairs` input of
+// train-diffusion (pixel) or train-latent-diffusion (latent), objective rectified-flow, it trains a
+// second flow on these fixed couplings, whose paths cross less, so few Euler steps suffice. Works in pixel and latent space (latent mean/std travel on).
 import { Type } from "@sinclair/typebox"
 import { Effect } from "effect"
 import { defineNode } from "../src/node.ts"
@@ -13,7 +13,9 @@ import { Rng } from "../src/ml/random.ts"
 import { interleavePairs, reflowPairsTensor } from "../src/ml/reflow.ts"
 import { startNoise } from "../src/ml/sampling/generate.ts"
 import { ml } from "./_ml.ts"
-import { samplingMetrics, samplingRecord, sampleWeights, withoutWallClock } from "./_sampling.ts"
+import { sampleLatentMlp } from "./_latent-sampling.ts"
+import { sampleUNet } from "./_pixel-sampling.ts"
+import { samplingMetrics, samplingRecord, withoutWallClock } from "./_sampling.ts"
 
 const Params = Type.Object({
   sampler: Type.Union([Type.Literal("rf-euler"), Type.Literal("rf-midpoint")], {
@@ -41,7 +43,8 @@ export default defineNode({
         if (m.objective !== "rectified-flow") throw invalidInput(`reflow needs a rectified-flow model; this one was trained with objective ${m.objective}`)
         return m
       })
-      const out = yield* sampleWeights(inputs.model, meta, sp, ctx, "reflow")
+      // the one sampling node of both spaces: it imports both architectures (the closure of each is its own)
+      const out = yield* (meta.space === "pixel" ? sampleUNet(inputs.model, meta, sp, ctx, "reflow") : sampleLatentMlp(inputs.model, meta, sp, ctx, "reflow"))
       // x0 of item i is exactly the starting noise generate drew for it (same seed, same fork).
       const size = meta.itemShape.reduce((a, b) => a * b, 1)
       const noise = startNoise(new Rng(p.seed), 0, p.count, size)

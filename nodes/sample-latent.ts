@@ -1,4 +1,4 @@
-// sample-latent: draws latents from a latent-space model trained by train-diffusion (DDPM, DDIM, or
+// sample-latent: draws latents from a latent-space model (the MLP) trained by train-latent-diffusion (DDPM, DDIM, or
 // rectified-flow Euler / midpoint). The output carries the training latents' mean/std (recorded in the
 // model's weights) so `decode` un-standardises them exactly as encode-latents standardised its input.
 // Latents have no meta field, so the sampling record (sampler, steps, seconds_per_image, ...) leaves
@@ -10,7 +10,8 @@ import { LatentsType, MetricsType, WeightsType } from "../src/artifacts/index.ts
 import { invalidInput } from "../src/ml/errors.ts"
 import { ml } from "./_ml.ts"
 import { artifactLabels, guidancePlan } from "./_guidance.ts"
-import { modelMeta, samplingMetrics, samplingParams, samplingRecord, sampleWeights, withGuidance } from "./_sampling.ts"
+import { sampleLatentMlp } from "./_latent-sampling.ts"
+import { modelMeta, samplingMetrics, samplingParams, samplingRecord } from "./_sampling.ts"
 
 export default defineNode({
   kind: "sample-latent",
@@ -27,7 +28,7 @@ export default defineNode({
         return { ...m, latent: m.latent }
       })
       const guidance = yield* ml("checking guidance", () => guidancePlan(p, meta))
-      const out = yield* sampleWeights(inputs.model, meta, p, ctx, "sample", withGuidance(guidance))
+      const out = yield* sampleLatentMlp(inputs.model, meta, p, ctx, "sample", guidance)
       const latents = {
         count: p.count,
         dim: meta.itemShape[0]!,

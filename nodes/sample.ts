@@ -1,6 +1,7 @@
-// sample: draws images from a pixel-space model trained by train-diffusion, with DDPM (ancestral),
+// sample: draws images from a pixel-space model (a U-Net) trained by train-diffusion, with DDPM (ancestral),
 // DDIM, or rectified-flow Euler / midpoint, and renders a PNG grid of them. Shared with sample-latent:
-// nodes/_sampling.ts (params, the per-batch model factory, the record); the sampling itself is
+// nodes/_sampling.ts (params, the record); the U-Net side (loader, runner, DeepCache, ControlNet) is
+// nodes/_pixel-sampling.ts; the sampling itself is
 // src/ml/sampling/generate.ts over the one loop in src/ml/samplers/loop.ts.
 // With `controlnet` (train-controlnet's weights) and `control` (edge maps), the U-Net is steered by the
 // ControlNet (nodes/_control.ts): sample i follows control image i mod controlCount and carries its label
@@ -18,7 +19,8 @@ import { FileType, ImageBatchType, MetricsType, WeightsType } from "../src/artif
 import { controlBinding, controlInputs, controlParams } from "./_control.ts"
 import { ml } from "./_ml.ts"
 import { artifactLabels, guidancePlan, guidanceTitle } from "./_guidance.ts"
-import { modelMeta, plainFactory, sampleGrid, samplerLabel, samplingMetrics, samplingParams, samplingRecord, sampleWeights, toImageBatch, withGuidance, withoutWallClock } from "./_sampling.ts"
+import { sampleUNet } from "./_pixel-sampling.ts"
+import { modelMeta, sampleGrid, samplerLabel, samplingMetrics, samplingParams, samplingRecord, toImageBatch, withoutWallClock } from "./_sampling.ts"
 
 export default defineNode({
   kind: "sample",
@@ -32,8 +34,7 @@ export default defineNode({
       const meta = yield* ml("reading the model", () => modelMeta(inputs.model, "pixel"))
       const guidance = yield* ml("checking guidance", () => guidancePlan(p, meta))
       const control = yield* ml("checking the ControlNet", () => controlBinding(inputs, p, meta))
-      const factory = withGuidance(guidance, (model, o) => plainFactory(model, { ...o, control }))
-      const out = yield* sampleWeights(inputs.model, meta, p, ctx, "sample", factory, control?.acquire)
+      const out = yield* sampleUNet(inputs.model, meta, p, ctx, "sample", { guidance, control })
       const record = { ...samplingRecord(p, meta, out), ...control?.record }
       const batch = toImageBatch(out.values, meta.itemShape, withoutWallClock(record))
       // requested labels (a class-conditional model) win; else ControlNet samples carry their edge maps' (the source digits)

@@ -6,7 +6,8 @@ import { createLatentMlp, referenceMlpConfig } from "../../../src/ml/nn/mlp.ts"
 import { countParams, disposeModel, modelToWeights } from "../../../src/ml/nn/model.ts"
 import { Ema } from "../../../src/ml/nn/optim.ts"
 import { type UNetConfig, createUNet, referenceUNetConfig } from "../../../src/ml/nn/unet.ts"
-import { diffusionModelFromWeights } from "../../../src/ml/nn/diffusion-models.ts"
+import { latentMlpFromWeights } from "../../../src/ml/nn/mlp-weights.ts"
+import { unetFromWeights } from "../../../src/ml/nn/unet-weights.ts"
 
 await tf.setBackend("cpu")
 
@@ -57,7 +58,7 @@ t.test("U-Net forward shape; weights round trip reproduces outputs; class labels
   t.same(y.shape, [2, 8, 8, 1])
   const w = modelToWeights(u)
   t.equal(w.architecture, "unet")
-  const u2 = diffusionModelFromWeights({ ...w, config: JSON.parse(JSON.stringify(w.config)) as Record<string, unknown> })
+  const u2 = unetFromWeights({ ...w, config: JSON.parse(JSON.stringify(w.config)) as Record<string, unknown> })
   const y2 = u2.apply(x, ts, { cond: { labels } })
   t.ok(tf.max(tf.abs(y.sub(y2))).dataSync()[0]! === 0, "identical outputs")
   const yNull = u.apply(x, ts)
@@ -73,12 +74,13 @@ t.test("U-Net forward shape; weights round trip reproduces outputs; class labels
   t.end()
 })
 
-t.test("diffusionModelFromWeights: unknown architecture and bad shapes are rejected with a clear message", (t) => {
-  t.throws(() => diffusionModelFromWeights({ architecture: "nope", config: {}, variables: [] }), /architecture "nope" are not a diffusion model/)
+t.test("unetFromWeights / latentMlpFromWeights: another architecture and bad shapes are rejected with a clear message", (t) => {
+  t.throws(() => latentMlpFromWeights({ architecture: "nope", config: {}, variables: [] }), /architecture "nope" are not a latent MLP/)
+  t.throws(() => unetFromWeights({ architecture: "latent-mlp", config: {}, variables: [] }), /architecture "latent-mlp" are not a U-Net/)
   const w = modelToWeights(createLatentMlp(referenceMlpConfig, 0))
   const bad = { ...w, variables: w.variables.map((v) => (v.name === "l1.bias" ? { ...v, shape: [3] } : v)) }
-  t.throws(() => diffusionModelFromWeights(bad), /l1.bias has shape/)
-  t.throws(() => diffusionModelFromWeights({ ...w, config: { ...w.config, hidden: "x" } }), /hidden/)
+  t.throws(() => latentMlpFromWeights(bad), /l1.bias has shape/)
+  t.throws(() => latentMlpFromWeights({ ...w, config: { ...w.config, hidden: "x" } }), /hidden/)
   t.end()
 })
 
