@@ -1,5 +1,5 @@
 // ControlNet at sampling time, for the `sample` node: its params and inputs, and the binding that
-// nodes/_sampling.ts composes (the composite model instead of the plain U-Net, its runner at
+// nodes/_pixel-sampling.ts composes (the composite model instead of the plain U-Net, its runner at
 // controlScale, each batch's control images). Sample i is drawn for control image i mod maps, where maps
 // = min(controlCount, control.count); the samples carry that image's label (so `score` measures class
 // accuracy against the source digit) and their record says control_scale and control_count.

@@ -56,7 +56,7 @@ const decodeSchedule = (v: unknown): ScheduleConfig => {
 /** Reads config.diffusion back; throws MlError "invalid-input" saying what is missing (e.g. weights of a VAE). */
 export const readDiffusionMeta = (w: Weights): DiffusionMeta => {
   const d = w.config.diffusion
-  if (!isObj(d)) throw invalidInput(`weights of architecture "${w.architecture}" carry no diffusion metadata (were they produced by train-diffusion?)`)
+  if (!isObj(d)) throw invalidInput(`weights of architecture "${w.architecture}" carry no diffusion metadata (were they produced by train-diffusion or train-latent-diffusion?)`)
   if (d.objective !== "ddpm" && d.objective !== "rectified-flow") throw invalidInput(`unknown objective ${JSON.stringify(d.objective)}`)
   if (d.space !== "pixel" && d.space !== "latent") throw invalidInput(`unknown space ${JSON.stringify(d.space)}`)
   if (!isNumArray(d.itemShape) || d.itemShape.length === 0) throw invalidInput("itemShape missing")

@@ -2,7 +2,8 @@
 // labels vs the guidance scale s and FLD vs s, one series per conditioning route. A point is a score
 // node's metrics that carry `guidance` (the sampling record's scale, passed through by score) and a
 // score (accuracy or fld); its route is the `conditioning` param of the nearest upstream node that has
-// one (the train-diffusion node), prefixed "latent " for a latent-space model. Pure: no rendering here.
+// one (the training node), prefixed "latent " for a latent-space model (kind train-latent-diffusion; runs
+// recorded before the kinds split say `space: latent` on train-diffusion instead). Pure: no rendering here.
 import type { Json } from "../key/canonical.ts"
 import type { RunEdge } from "../exec/record.ts"
 import type { MetricsEntry, NodeView } from "./load.ts"
@@ -18,13 +19,13 @@ export interface GuidancePoint {
 
 type Params = { readonly [k: string]: Json }
 
-/** Params of the nearest ancestor of `node` (breadth-first, nearest first) for which `wanted` holds. */
-const nearestParams = (node: string, nodes: readonly NodeView[], edges: readonly RunEdge[], wanted: (p: Params) => boolean): Params | undefined => {
-  const params = new Map(nodes.map((n) => [n.record.id, n.params]))
+/** Kind and params of the nearest ancestor of `node` (breadth-first, nearest first) whose params satisfy `wanted`. */
+const nearestParams = (node: string, nodes: readonly NodeView[], edges: readonly RunEdge[], wanted: (p: Params) => boolean): { kind: string; params: Params } | undefined => {
+  const byId = new Map(nodes.map((n) => [n.record.id, n]))
   const seen = new Set([node])
   for (let frontier = [node]; frontier.length > 0; ) {
-    const hit = frontier.map((id) => params.get(id)).find((p): p is Params => p !== null && p !== undefined && wanted(p))
-    if (hit !== undefined) return hit
+    const hit = frontier.map((id) => byId.get(id)).find((n) => n?.params !== null && n?.params !== undefined && wanted(n.params))
+    if (hit?.params !== null && hit?.params !== undefined) return { kind: hit.record.kind, params: hit.params }
     frontier = [...new Set(edges.filter((e) => frontier.includes(e.to) && !seen.has(e.from)).map((e) => e.from))]
     for (const f of frontier) seen.add(f)
   }
@@ -33,9 +34,10 @@ const nearestParams = (node: string, nodes: readonly NodeView[], edges: readonly
 
 /** "channel", "cross-attention", "embedding", or "latent channel": the route of the model a score node judged. */
 export const routeOf = (node: string, nodes: readonly NodeView[], edges: readonly RunEdge[]): string | undefined => {
-  const p = nearestParams(node, nodes, edges, (q) => typeof q.conditioning === "string")
-  if (p === undefined) return undefined
-  return p.space === "latent" ? `latent ${String(p.conditioning)}` : String(p.conditioning)
+  const hit = nearestParams(node, nodes, edges, (q) => typeof q.conditioning === "string")
+  if (hit === undefined) return undefined
+  const latent = hit.kind === "train-latent-diffusion" || hit.params.space === "latent"
+  return latent ? `latent ${String(hit.params.conditioning)}` : String(hit.params.conditioning)
 }
 
 const num = (s: Readonly<Record<string, number>>, k: string): number | null => (typeof s[k] === "number" && Number.isFinite(s[k]) ? s[k] : null)

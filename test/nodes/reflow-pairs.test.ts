@@ -2,6 +2,7 @@ import t from "tap"
 import reflowPairs from "../../nodes/reflow-pairs.ts"
 import sampleLatent from "../../nodes/sample-latent.ts"
 import trainDiffusion from "../../nodes/train-diffusion.ts"
+import trainLatentDiffusion from "../../nodes/train-latent-diffusion.ts"
 import { TensorType } from "../../src/artifacts/index.ts"
 import type { Dataset, Latents } from "../../src/artifacts/types.ts"
 import { selectBackend } from "../../src/ml/backend/index.ts"
@@ -16,8 +17,8 @@ await selectBackend()
 const latents: Latents = {
   count: 32, dim: 3, values: new Rng(1).normals(96), mean: Float32Array.from([1, 2, 3]), std: Float32Array.from([0.5, 1, 2]), labels: null,
 }
-const mlp = { space: "latent", objective: "rectified-flow", mlpWidth: 16, mlpDepth: 2, steps: 3, batchSize: 8 } as const
-const rf = (await runNode(trainDiffusion, { latents }, mlp)).model
+const mlp = { objective: "rectified-flow", mlpWidth: 16, mlpDepth: 2, steps: 3, batchSize: 8 } as const
+const rf = (await runNode(trainLatentDiffusion, { latents }, mlp)).model
 
 t.test("pairs: x0 is the sampling seed's starting noise, x1 the sample the flow carried it to", async (t) => {
   const { pairs, timing } = await runNode(reflowPairs, { model: rf }, { steps: 4, count: 6, batchSize: 4, seed: 9 })
@@ -37,17 +38,17 @@ t.test("pairs: x0 is the sampling seed's starting noise, x1 the sample the flow 
   t.end()
 })
 
-t.test("train-diffusion on pairs: a reflowed flow that keeps the latents' mean/std; misuse fails clearly", async (t) => {
+t.test("train-latent-diffusion on pairs: a reflowed flow that keeps the latents' mean/std; misuse fails clearly", async (t) => {
   const { pairs } = await runNode(reflowPairs, { model: rf }, { steps: 2, count: 16, seed: 1 })
-  const { model, history } = await runNode(trainDiffusion, { pairs }, { ...mlp, steps: 4 })
+  const { model, history } = await runNode(trainLatentDiffusion, { pairs }, { ...mlp, steps: 4 })
   const meta = readDiffusionMeta(model)
   if (typeof meta === "string") return t.fail(meta)
   t.same([meta.objective, meta.space, meta.itemShape, meta.latent], ["rectified-flow", "latent", [3], { mean: [1, 2, 3], std: [0.5, 1, 2] }])
   t.equal(history.scalars.steps, 4)
-  t.match((await failNode(trainDiffusion, { pairs }, { ...mlp, objective: "ddpm" })).message, /set objective: rectified-flow/)
-  t.match((await failNode(trainDiffusion, { pairs }, { ...mlp, space: "pixel" })).message, /pairs are in latent space; set space: latent/)
-  t.match((await failNode(trainDiffusion, { pairs, latents }, mlp)).message, /not latents and pairs/)
-  const ddpm = (await runNode(trainDiffusion, { latents }, { ...mlp, objective: "ddpm" })).model
+  t.match((await failNode(trainLatentDiffusion, { pairs }, { ...mlp, objective: "ddpm" })).message, /set objective: rectified-flow/)
+  t.match((await failNode(trainDiffusion, { pairs }, { objective: "rectified-flow", steps: 1 })).message, /pairs are in latent space; train them with kind train-latent-diffusion/)
+  t.match((await failNode(trainLatentDiffusion, { pairs, latents }, mlp)).message, /exactly one of `latents` and `pairs`/)
+  const ddpm = (await runNode(trainLatentDiffusion, { latents }, { ...mlp, objective: "ddpm" })).model
   t.match((await failNode(reflowPairs, { model: ddpm }, {})).message, /reflow needs a rectified-flow model/)
   t.end()
 })

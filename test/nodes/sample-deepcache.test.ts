@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs"
 import sample from "../../nodes/sample.ts"
 import sampleLatent from "../../nodes/sample-latent.ts"
 import trainDiffusion from "../../nodes/train-diffusion.ts"
+import trainLatentDiffusion from "../../nodes/train-latent-diffusion.ts"
 import type { Dataset, Latents, Weights } from "../../src/artifacts/types.ts"
 import type { NodeContext } from "../../src/node.ts"
 import { selectBackend } from "../../src/ml/backend/index.ts"
@@ -28,7 +29,7 @@ const tiny = { baseChannels: 8, channelMults: [1, 2], timeEmbedDim: 16, steps: 2
 const ddpmModel: Weights = (await runNode(trainDiffusion, { dataset }, { ...tiny, T: 40 })).model
 const rfModel: Weights = (await runNode(trainDiffusion, { dataset }, { ...tiny, objective: "rectified-flow" })).model
 const latents: Latents = { count: 4, dim: 2, values: new Rng(1).normals(8), mean: new Float32Array(2), std: new Float32Array(2).fill(1), labels: null }
-const latentModel: Weights = (await runNode(trainDiffusion, { latents }, { space: "latent", mlpWidth: 8, mlpDepth: 1, steps: 1 })).model
+const latentModel: Weights = (await runNode(trainLatentDiffusion, { latents }, { mlpWidth: 8, mlpDepth: 1, steps: 1 })).model
 const macs = unetMacs(decodeUNetConfig(ddpmModel.config))
 type DeepCache = Static<typeof DeepCacheParam>
 const dc = (o: Pick<DeepCache, "interval"> & Partial<DeepCache>): DeepCache => ({ ...deepCacheDefaults, ...o })

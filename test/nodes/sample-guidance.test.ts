@@ -7,6 +7,7 @@ import { requestedLabels } from "../../nodes/_guidance.ts"
 import sample from "../../nodes/sample.ts"
 import sampleLatent from "../../nodes/sample-latent.ts"
 import trainDiffusion from "../../nodes/train-diffusion.ts"
+import trainLatentDiffusion from "../../nodes/train-latent-diffusion.ts"
 import type { Dataset, Latents, Weights } from "../../src/artifacts/types.ts"
 import { selectBackend } from "../../src/ml/backend/index.ts"
 import { decodePng } from "../../src/ml/image/png.ts"
@@ -25,7 +26,7 @@ const conditional: Weights = (await runNode(trainDiffusion, { dataset }, { ...ti
 const crossAttention: Weights = (await runNode(trainDiffusion, { dataset }, { ...tiny, conditioning: "cross-attention", crossAttentionResolutions: [4], contextDim: 8, contextTokens: 2 })).model
 const unconditional: Weights = (await runNode(trainDiffusion, { dataset }, { ...tiny, numClasses: 10 })).model
 const latents: Latents = { count: 6, dim: 2, values: new Rng(1).normals(12), mean: new Float32Array(2), std: new Float32Array(2).fill(1), labels: Uint8Array.from([0, 1, 2, 0, 1, 2]) }
-const latentModel: Weights = (await runNode(trainDiffusion, { latents }, { space: "latent", mlpWidth: 8, mlpDepth: 1, steps: 1, conditioning: "channel", numClasses: 3 })).model
+const latentModel: Weights = (await runNode(trainLatentDiffusion, { latents }, { mlpWidth: 8, mlpDepth: 1, steps: 1, conditioning: "channel", numClasses: 3 })).model
 
 t.test("labels each-class: count / K of every class in order; a list is cycled", (t) => {
   t.doesNotThrow(() => fc.assert(fc.property(fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 20 }), (K, n) => {

@@ -1,6 +1,7 @@
 import t from "tap"
 import sampleLatent from "../../nodes/sample-latent.ts"
 import trainDiffusion from "../../nodes/train-diffusion.ts"
+import trainLatentDiffusion from "../../nodes/train-latent-diffusion.ts"
 import type { Dataset, Latents } from "../../src/artifacts/types.ts"
 import { LatentsType } from "../../src/artifacts/index.ts"
 import { selectBackend } from "../../src/ml/backend/index.ts"
@@ -13,9 +14,9 @@ const latents: Latents = {
   count: 32, dim: 3, values: new Rng(1).normals(96),
   mean: Float32Array.from([0.5, -1.25, Math.fround(0.1)]), std: Float32Array.from([2, Math.fround(0.3), 1]), labels: null,
 }
-const mlp = { space: "latent", mlpWidth: 16, mlpDepth: 2, steps: 3, batchSize: 8 } as const
-const ddpmModel = (await runNode(trainDiffusion, { latents }, { ...mlp, T: 100 })).model
-const rfModel = (await runNode(trainDiffusion, { latents }, { ...mlp, objective: "rectified-flow" })).model
+const mlp = { mlpWidth: 16, mlpDepth: 2, steps: 3, batchSize: 8 } as const
+const ddpmModel = (await runNode(trainLatentDiffusion, { latents }, { ...mlp, T: 100 })).model
+const rfModel = (await runNode(trainLatentDiffusion, { latents }, { ...mlp, objective: "rectified-flow" })).model
 
 t.test("latents carry the training latents' mean/std so decode can un-standardise them", async (t) => {
   for (const [model, sampler] of [[ddpmModel, "ddpm"], [ddpmModel, "ddim"], [rfModel, "rf-euler"]] as const) {

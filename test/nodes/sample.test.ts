@@ -2,6 +2,7 @@ import t from "tap"
 import { tableToIPC } from "apache-arrow"
 import sample from "../../nodes/sample.ts"
 import trainDiffusion from "../../nodes/train-diffusion.ts"
+import trainLatentDiffusion from "../../nodes/train-latent-diffusion.ts"
 import { ImageBatchType } from "../../src/artifacts/index.ts"
 import type { Dataset, Latents, Weights } from "../../src/artifacts/types.ts"
 import { selectBackend } from "../../src/ml/backend/index.ts"
@@ -19,7 +20,7 @@ const tiny = { baseChannels: 8, channelMults: [1, 2], timeEmbedDim: 16, steps: 2
 const ddpmModel: Weights = (await runNode(trainDiffusion, { dataset }, { ...tiny, T: 40 })).model
 const rfModel: Weights = (await runNode(trainDiffusion, { dataset }, { ...tiny, objective: "rectified-flow" })).model
 const latents: Latents = { count: 4, dim: 2, values: new Rng(1).normals(8), mean: new Float32Array(2), std: new Float32Array(2).fill(1), labels: null }
-const latentModel: Weights = (await runNode(trainDiffusion, { latents }, { space: "latent", mlpWidth: 8, mlpDepth: 1, steps: 1 })).model
+const latentModel: Weights = (await runNode(trainLatentDiffusion, { latents }, { mlpWidth: 8, mlpDepth: 1, steps: 1 })).model
 
 t.test("DDIM: image batch in [0, 1] with its sampling record, a grid PNG and timing metrics", async (t) => {
   const { images, grid, timing } = await runNode(sample, { model: ddpmModel }, { sampler: "ddim", steps: 4, count: 10, batchSize: 4, seed: 1 })

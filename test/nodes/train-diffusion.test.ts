@@ -1,8 +1,19 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join, resolve } from "node:path"
 import t from "tap"
 import { Effect } from "effect"
 import trainDiffusion from "../../nodes/train-diffusion.ts"
+import trainLatentDiffusion from "../../nodes/train-latent-diffusion.ts"
+import { inputProblem } from "../../nodes/_train-diffusion.ts"
+import { InvalidPipeline } from "../../src/errors.ts"
+import { referenceMlpConfig } from "../../src/ml/nn/mlp.ts"
+import { referenceUNetConfig } from "../../src/ml/nn/unet.ts"
+import { loadPipeline } from "../../src/pipeline/load.ts"
+import { loadRegistry } from "../../src/registry/registry.ts"
 import { WeightsType } from "../../src/artifacts/index.ts"
-import type { Dataset, Latents } from "../../src/artifacts/types.ts"
+import type { Dataset, Latents, Tensor } from "../../src/artifacts/types.ts"
+import { reflowPairsTensor } from "../../src/ml/reflow.ts"
 import { selectBackend } from "../../src/ml/backend/index.ts"
 import { Rng } from "../../src/ml/random.ts"
 import { readDiffusionMeta } from "../../src/ml/diffusion-meta.ts"
@@ -10,6 +21,8 @@ import type { NodeContext, ProgressEvent } from "../../src/node.ts"
 import { failNode, runNode, withDefaults } from "./data-node-helpers.ts"
 
 await selectBackend() // pipe-native when built: tfjs-cpu trains even this tiny U-Net slowly
+const REPO = resolve(import.meta.dirname, "../..")
+const registry = await loadRegistry({ root: REPO, nodesDir: join(REPO, "nodes") })
 
 /** 8x8 uint8 images: a bright 3x3 square at a per-item position. */
 const tinyDataset = (n: number): Dataset => {
@@ -20,6 +33,9 @@ const tinyDataset = (n: number): Dataset => {
 const tinyLatents = (n: number, dim: number): Latents => ({
   count: n, dim, values: new Rng(3).normals(n * dim), mean: Float32Array.from({ length: dim }, (_, i) => i / 3), std: Float32Array.from({ length: dim }, (_, i) => 1 + i / 7), labels: null,
 })
+/** Zero (noise, sample) pairs of `d`'s item shape: only their presence matters to the input checks. */
+const reflowTensor = (d: Dataset): Tensor =>
+  reflowPairsTensor({ count: d.count, itemShape: [d.height, d.width, d.channels], space: "pixel", data: new Float32Array(2 * d.count * d.height * d.width * d.channels) }, {})
 const tinyUNet = { baseChannels: 8, channelMults: [1, 2], timeEmbedDim: 16 }
 
 t.test("pixel ddpm: EMA weights of a U-Net with the diffusion metadata, and a loss curve", async (t) => {
@@ -45,9 +61,9 @@ t.test("same seed, same weights bytes; epochs x batches per epoch sets the step 
   t.end()
 })
 
-t.test("latent rectified flow: an MLP whose metadata carries the latents' mean/std", async (t) => {
+t.test("latent rectified flow (train-latent-diffusion): an MLP whose metadata carries the latents' mean/std", async (t) => {
   const z = tinyLatents(16, 4)
-  const { model } = await runNode(trainDiffusion, { latents: z }, { objective: "rectified-flow", space: "latent", tSampling: "logit-normal", mlpWidth: 16, mlpDepth: 3, steps: 4, batchSize: 8, limit: 12 })
+  const { model } = await runNode(trainLatentDiffusion, { latents: z }, { objective: "rectified-flow", tSampling: "logit-normal", mlpWidth: 16, mlpDepth: 3, steps: 4, batchSize: 8, limit: 12 })
   t.equal(model.architecture, "latent-mlp")
   t.same(model.config.hidden, [16, 16, 16])
   t.equal(model.config.timeEmbedDim, 32, "the reference MLP's time embedding by default")
@@ -59,15 +75,62 @@ t.test("latent rectified flow: an MLP whose metadata carries the latents' mean/s
   t.end()
 })
 
-t.test("inputs must match the space: clear errors", async (t) => {
+t.test("each kind's time embedding defaults to its reference architecture's", (t) => {
+  t.equal(withDefaults(trainDiffusion.params, {}).timeEmbedDim, referenceUNetConfig.timeEmbedDim)
+  t.equal(withDefaults(trainLatentDiffusion.params, {}).timeEmbedDim, referenceMlpConfig.timeEmbedDim)
+  t.notOk("mlpWidth" in trainDiffusion.params.properties, "no MLP params on the U-Net kind")
+  t.notOk("baseChannels" in trainLatentDiffusion.params.properties, "no U-Net params on the MLP kind")
+  t.end()
+})
+
+t.test("inputs must match the kind: clear errors that name the other kind", async (t) => {
   const ds = tinyDataset(4)
   const z = tinyLatents(4, 2)
-  t.match((await failNode(trainDiffusion, { latents: z }, { steps: 1 })).message, /space pixel trains on images: connect `dataset`/)
-  t.match((await failNode(trainDiffusion, { dataset: ds }, { space: "latent", steps: 1 })).message, /space latent trains on latents/)
-  t.match((await failNode(trainDiffusion, { dataset: ds, latents: z }, { steps: 1 })).message, /exactly one of `dataset`/)
-  t.match((await failNode(trainDiffusion, {}, { space: "latent", steps: 1 })).message, /connect `latents`/)
+  const p = withDefaults(trainDiffusion.params, { steps: 1 })
+  // A kind does not declare the other space's port (a pipeline connecting it fails at load, below);
+  // the shared check still names the right kind for a caller that passes it.
+  t.match(inputProblem("pixel", p, { latents: z }), /train-diffusion trains the pixel-space model on `dataset`; to train on `latents` use kind train-latent-diffusion/)
+  t.match(inputProblem("latent", p, { dataset: ds }), /train-latent-diffusion trains the latent-space model on `latents`; to train on `dataset` use kind train-diffusion/)
+  t.match((await failNode(trainDiffusion, { dataset: ds, pairs: reflowTensor(ds) }, { steps: 1, objective: "rectified-flow" })).message, /exactly one of `dataset` and `pairs`/)
+  t.match((await failNode(trainDiffusion, {}, { steps: 1 })).message, /connect `dataset` \(or reflow `pairs`\)/)
+  t.match((await failNode(trainLatentDiffusion, {}, { steps: 1 })).message, /connect `latents` \(or reflow `pairs`\)/)
+  t.match((await failNode(trainLatentDiffusion, { latents: { ...z, labels: new Uint8Array(4) } }, { steps: 1, conditioning: "cross-attention" })).message, /latent MLP has no attention/)
   t.match((await failNode(trainDiffusion, { dataset: ds }, { ...tinyUNet, channelMults: [1, 1, 1, 1, 1], steps: 1 })).message, /divisible by 16/)
   t.match((await failNode(trainDiffusion, { dataset: ds }, { baseChannels: 12, channelMults: [1], steps: 1 })).message, /multiples of 8/)
+  t.end()
+})
+
+t.test("a pipeline still written for the one kind (space: latent, latents into train-diffusion) fails at load, naming both", (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "pipe-split-"))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, "old.yaml")
+  writeFileSync(file, [
+    "name: old",
+    "nodes:",
+    "  z:",
+    "    kind: encode-latents",
+    "    inputs: { dataset: d.dataset, vae: v.vae }",
+    "  d:",
+    "    kind: load-mnist",
+    "  v:",
+    "    kind: train-vae",
+    "    inputs: { dataset: d.dataset }",
+    "  train:",
+    "    kind: train-diffusion",
+    "    inputs: { latents: z.latents }",
+    "    params: { space: latent, mlpWidth: 32 }",
+  ].join("\n"))
+  const err = (() => {
+    try {
+      loadPipeline(file, { root: REPO, registry })
+      return undefined
+    } catch (e) {
+      return e instanceof InvalidPipeline ? e.diagnostics.map((d) => d.message).join("\n") : String(e)
+    }
+  })()
+  t.match(err, /unknown param of kind "train-diffusion" "space"/)
+  t.match(err, /unknown param of kind "train-diffusion" "mlpWidth"/)
+  t.match(err, /unknown input port of kind "train-diffusion" "latents"/)
   t.end()
 })
 
@@ -75,8 +138,8 @@ t.test("progress per step with epoch and loss (the display derives it/s); Ctrl-C
   const events: ProgressEvent[] = []
   let checks = 0
   const ctx: NodeContext = { nodeId: "train", progress: (e) => events.push(e), log: () => {}, interrupted: () => ++checks > 2 }
-  const p = withDefaults(trainDiffusion.params, { space: "latent", mlpWidth: 8, mlpDepth: 1, steps: 5, batchSize: 2 })
-  const err = await Effect.runPromise(Effect.flip(trainDiffusion.run({ latents: tinyLatents(4, 2) }, p, ctx)))
+  const p = withDefaults(trainLatentDiffusion.params, { mlpWidth: 8, mlpDepth: 1, steps: 5, batchSize: 2 })
+  const err = await Effect.runPromise(Effect.flip(trainLatentDiffusion.run({ latents: tinyLatents(4, 2) }, p, ctx)))
   t.match(err.message, /interrupted before step 3/)
   t.same(events.map((e) => [e.phase, e.step, e.total, e.epoch]), [["train", 1, 5, 1], ["train", 2, 5, 1]])
   t.ok(events.every((e) => Number.isFinite(e.metrics?.loss) && Object.keys(e.metrics ?? {}).join() === "loss"))

@@ -10,8 +10,9 @@ const view = (id: string, kind: string, params: { readonly [k: string]: Json } |
   params, computeSeconds: null, computedAt: null, outputs: [],
 })
 const nodes = [
-  view("cfg-channel", "train-diffusion", { conditioning: "channel", space: "pixel" }),
-  view("cfg-latent", "train-diffusion", { conditioning: "channel", space: "latent" }),
+  view("cfg-channel", "train-diffusion", { conditioning: "channel" }),
+  view("cfg-latent", "train-latent-diffusion", { conditioning: "channel" }),
+  view("old-latent", "train-diffusion", { conditioning: "embedding", space: "latent" }), // a run recorded before the kinds split
   view("vae", "train-vae", {}),
   view("channel-s3", "sample", { sampler: "ddim", guidance: 3 }),
   view("latent-s3", "sample-latent", { sampler: "ddim", guidance: 3 }),
@@ -28,6 +29,7 @@ const edges = [
 t.test("route: the nearest upstream conditioning param, latent models prefixed", (t) => {
   t.equal(routeOf("score-channel-s3", nodes, edges), "channel")
   t.equal(routeOf("score-latent-s3", nodes, edges), "latent channel")
+  t.equal(routeOf("old-latent", nodes, edges), "latent embedding", "space: latent of an older run still reads as latent")
   t.equal(routeOf("vae", nodes, edges), undefined)
   t.end()
 })

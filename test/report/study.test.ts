@@ -104,10 +104,10 @@ t.test("a guided study (cfg.yaml): accuracy and FLD vs the guidance scale per ro
   const scales = [0, 1, 3]
   const routes = ["channel", "embedding"]
   const nodes = [
-    view("ddpm/train", "train-diffusion", { conditioning: "none", space: "pixel" }),
+    view("ddpm/train", "train-diffusion", { conditioning: "none" }),
     ...[10, 50].flatMap((steps) => [view(`ddpm/ddim-${steps}`, "sample", { sampler: "ddim", steps }), view(`ddpm/score-ddim-${steps}`, "score", {})]),
     ...routes.flatMap((r) => [
-      view(`cfg/cfg-${r}`, "train-diffusion", { conditioning: r, space: "pixel" }),
+      view(`cfg/cfg-${r}`, "train-diffusion", { conditioning: r }),
       ...scales.flatMap((s) => [view(`cfg/${r}-s${s}`, "sample", { sampler: "ddim", steps: 50, guidance: s, labels: "each-class" }), view(`cfg/score-${r}-s${s}`, "score", {})]),
     ]),
   ]
