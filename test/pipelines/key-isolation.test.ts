@@ -1,6 +1,7 @@
 // Keys follow real dependencies: in a scratch copy of the project, an edit of the U-Net changes the code
-// version (and so the cache key) of the nodes that run a U-Net and of no other, and a pipeline that
-// already ran finds its VAE, latents and judge cached after the edit.
+// version (and so the cache key) of the nodes that run a U-Net and of no other, and a latent pipeline
+// that already ran finds its VAE, latents, judge and latent flow cached after the edit; an edit of the
+// latent MLP changes the MLP nodes' versions only, and recomputes the latent flow.
 import { spawn } from "node:child_process"
 import { appendFileSync, cpSync, mkdtempSync, rmSync, symlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -9,9 +10,14 @@ import t from "tap"
 import { makeCodeVersioner } from "../../src/registry/code-version.ts"
 
 const REPO = resolve(import.meta.dirname, "../..")
-const KINDS = ["load-mnist", "canny", "train-vae", "encode-latents", "decode", "train-classifier", "grid", "score", "train-diffusion", "sample", "sample-latent", "reflow-pairs"]
-const UNAFFECTED = ["load-mnist", "canny", "train-vae", "encode-latents", "decode", "train-classifier", "grid", "score"]
-const AFFECTED = ["train-diffusion", "sample", "sample-latent", "reflow-pairs"]
+const KINDS = [
+  "load-mnist", "canny", "train-vae", "encode-latents", "decode", "train-classifier", "grid", "score",
+  "train-diffusion", "sample", "train-latent-diffusion", "sample-latent", "reflow-pairs",
+]
+const NEITHER = ["load-mnist", "canny", "train-vae", "encode-latents", "decode", "train-classifier", "grid", "score"]
+const UNET_KINDS = ["train-diffusion", "sample"]
+const MLP_KINDS = ["train-latent-diffusion", "sample-latent"]
+const BOTH = ["reflow-pairs"] // samples either space
 
 const dir = mkdtempSync(join(tmpdir(), "pipe-keys-"))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -39,18 +45,29 @@ const pipe = (args: readonly string[]): Promise<{ code: number | null; stdout: s
     child.on("close", (code) => res({ code, stdout, stderr }))
   })
 
-t.test("a U-Net edit changes the keys of the U-Net nodes only; the VAE, latents and judge stay cached", async (t) => {
+t.test("a U-Net edit changes the keys of the U-Net nodes only, an MLP edit those of the MLP nodes only", async (t) => {
   const ran = await pipe(["run", "pipelines/latent-rf.yaml", "--profile", "smoke"])
   t.equal(ran.code, 0, ran.code === 0 ? "latent-rf smoke ran" : ran.stderr.slice(-2000))
-  const before = versions()
+  const plan = async (): Promise<(id: string) => boolean | undefined> => {
+    const out = await pipe(["plan", "pipelines/latent-rf.yaml", "--profile", "smoke", "--json"])
+    t.equal(out.code, 0, out.stderr)
+    const nodes = (JSON.parse(out.stdout) as { nodes: { id: string; cached: boolean }[] }).nodes
+    return (id) => nodes.find((n) => n.id === id)?.cached
+  }
+  const v0 = versions()
   appendFileSync(join(root, "src/ml/nn/unet.ts"), "\nexport const editedForTheKeyTest = 1\n")
-  const after = versions()
-  for (const k of UNAFFECTED) t.equal(after[k], before[k], `${k}: code version unchanged`)
-  for (const k of AFFECTED) t.not(after[k], before[k], `${k}: code version changed`)
-  const plan = await pipe(["plan", "pipelines/latent-rf.yaml", "--profile", "smoke", "--json"])
-  t.equal(plan.code, 0, plan.stderr)
-  const nodes = (JSON.parse(plan.stdout) as { nodes: { id: string; cached: boolean }[] }).nodes
-  const cached = (id: string): boolean | undefined => nodes.find((n) => n.id === id)?.cached
-  for (const id of ["mnist-train", "mnist-test", "vae", "latents", "judge"]) t.equal(cached(id), true, `${id} cached after the U-Net edit`)
-  t.equal(cached("train"), false, "the latent flow (train-diffusion) is recomputed")
+  const v1 = versions()
+  for (const k of [...NEITHER, ...MLP_KINDS]) t.equal(v1[k], v0[k], `U-Net edit: ${k} code version unchanged`)
+  for (const k of [...UNET_KINDS, ...BOTH]) t.not(v1[k], v0[k], `U-Net edit: ${k} code version changed`)
+  const afterUNet = await plan()
+  for (const id of ["mnist-train", "mnist-test", "vae", "latents", "judge", "train", "euler-5"]) t.equal(afterUNet(id), true, `${id} cached after the U-Net edit`)
+  t.equal(afterUNet("pairs"), false, "reflow-pairs (it imports both architectures) is recomputed")
+
+  appendFileSync(join(root, "src/ml/nn/mlp.ts"), "\nexport const editedForTheKeyTest = 1\n")
+  const v2 = versions()
+  for (const k of [...NEITHER, ...UNET_KINDS]) t.equal(v2[k], v1[k], `MLP edit: ${k} code version unchanged`)
+  for (const k of [...MLP_KINDS, ...BOTH]) t.not(v2[k], v1[k], `MLP edit: ${k} code version changed`)
+  const afterMlp = await plan()
+  for (const id of ["vae", "latents", "judge"]) t.equal(afterMlp(id), true, `${id} cached after the MLP edit`)
+  t.equal(afterMlp("train"), false, "the latent flow (train-latent-diffusion) is recomputed")
 })
