@@ -15,6 +15,11 @@ import { processParams, trainDiffusionRun, trainingParams } from "./_train-diffu
 
 const Params = Type.Object({
   ...processParams,
+  // The MLP has no attention: the schema refuses cross-attention at load, before any work.
+  conditioning: Type.Union([Type.Literal("none"), Type.Literal("embedding"), Type.Literal("channel")], {
+    default: "none",
+    description: "Class-label route for classifier-free guidance: none (unconditional); embedding (added to the time embedding); channel (a learned label embedding, 16 x classChannels wide, concatenated to the input). Cross-attention needs the U-Net (train-diffusion).",
+  }),
   ...trainingParams,
   // the MLP (defaults = the reference latent MLP)
   mlpWidth: Type.Integer({ minimum: 1, default: referenceMlpConfig.hidden[0] ?? 256, description: "Latent MLP hidden width." }),
@@ -23,10 +28,9 @@ const Params = Type.Object({
 })
 type P = typeof Params.static
 
-/** The MLP for items [D] as the params describe it; throws MlError for the route it lacks (cross-attention). */
+/** The MLP for items [D] as the params describe it. */
 export const mlpConfigOf = (p: P, inDim: number): LatentMlpConfig => {
   const route = p.conditioning
-  if (route === "cross-attention") throw invalidInput("the latent MLP has no attention: use conditioning embedding or channel")
   return {
     inDim, timeEmbedDim: p.timeEmbedDim, hidden: new Array<number>(p.mlpDepth).fill(p.mlpWidth),
     ...(route === "none" ? {} : { numClasses: p.numClasses, conditioning: route, ...(route === "channel" ? { labelEmbedDim: 16 * p.classChannels } : {}) }),

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import t from "tap"
+import { Value } from "@sinclair/typebox/value"
 import { Effect } from "effect"
 import trainDiffusion from "../../nodes/train-diffusion.ts"
 import trainLatentDiffusion from "../../nodes/train-latent-diffusion.ts"
@@ -94,7 +95,10 @@ t.test("inputs must match the kind: clear errors that name the other kind", asyn
   t.match((await failNode(trainDiffusion, { dataset: ds, pairs: reflowTensor(ds) }, { steps: 1, objective: "rectified-flow" })).message, /exactly one of `dataset` and `pairs`/)
   t.match((await failNode(trainDiffusion, {}, { steps: 1 })).message, /connect `dataset` \(or reflow `pairs`\)/)
   t.match((await failNode(trainLatentDiffusion, {}, { steps: 1 })).message, /connect `latents` \(or reflow `pairs`\)/)
-  t.match((await failNode(trainLatentDiffusion, { latents: { ...z, labels: new Uint8Array(4) } }, { steps: 1, conditioning: "cross-attention" })).message, /latent MLP has no attention/)
+  // The MLP has no attention: its schema refuses the route at validation, before any work.
+  t.notOk(Value.Check(trainLatentDiffusion.params, { ...Value.Default(trainLatentDiffusion.params, {}) as object, conditioning: "cross-attention" }), "latent: no cross-attention")
+  t.ok(Value.Check(trainLatentDiffusion.params, { ...Value.Default(trainLatentDiffusion.params, {}) as object, conditioning: "channel" }))
+  t.ok(Value.Check(trainDiffusion.params, { ...Value.Default(trainDiffusion.params, {}) as object, conditioning: "cross-attention" }))
   t.match((await failNode(trainDiffusion, { dataset: ds }, { ...tinyUNet, channelMults: [1, 1, 1, 1, 1], steps: 1 })).message, /divisible by 16/)
   t.match((await failNode(trainDiffusion, { dataset: ds }, { baseChannels: 12, channelMults: [1], steps: 1 })).message, /multiples of 8/)
   t.end()
