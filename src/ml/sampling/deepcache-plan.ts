@@ -87,7 +87,9 @@ const quadCenter = (steps: number, k: number, center: number, power: number): { 
     const ls = linspace(realPow(-center, 1 / p), realPow(steps - center, 1 / p), k)
     const ints = [...new Set(ls.map((l) => Math.trunc(powRe(l, p))))].sort((a, b) => a - b)
     const full = [0, ...ints.slice(1, -1).map((i) => i + center)]
-    if (full.length === k) return { full, power: p }
+    // A center at or past the last step can put a "full step" at index steps or beyond (the
+    // reference never meets it: its centers sit inside the run); such a spread does not fit either.
+    if (full.length === k && full.at(-1)! < steps) return { full, power: p }
   }
   return null
 }

@@ -115,6 +115,15 @@ t.test("non-uniform plan: k = ceil(steps / N) distinct increasing steps from 0, 
   t.end()
 })
 
+t.test("non-uniform plan: a center past the run never yields a full step at index steps (found by the property above)", (t) => {
+  // Before the fix: steps 9, N 2, center 10, power 2.25 gave [0, 3, 5, 7, 9], step 9 of 0..8.
+  const f = fullStepPlan(9, cfg(2, { schedule: "non-uniform", center: 10, power: 2.25 }))
+  t.equal(f.full.length, 5)
+  t.ok(f.full.every((s) => s < 9), JSON.stringify(f.full))
+  t.ok(f.power! < 2.25, "a lower power is taken")
+  t.end()
+})
+
 t.test("full/shallow pattern: the plan's full steps are full (all their evaluations), the rest shallow", (t) => {
   for (const [sampler, evals] of [["ddim", 1], ["rf-midpoint", 2]] as const) {
     for (const c of [cfg(3), cfg(4, { schedule: "non-uniform", center: 3 })]) {
