@@ -20,7 +20,7 @@ import { ddpmTrainingBatch, type RfTimeDistribution, rfTrainingBatch, type Train
 import { invalidInput } from "../errors.ts"
 import type { Conditioning } from "../nn/conditioning.ts"
 import { type Model, modelToWeights } from "../nn/model.ts"
-import { linearWarmup } from "../nn/optim.ts"
+import { type LrDecay, lrSchedule } from "./lr-schedule.ts"
 import { trainableOf } from "../nn/params.ts"
 import { Rng } from "../random.ts"
 import { makeSchedule } from "../schedules.ts"
@@ -98,24 +98,6 @@ export interface TrainResult {
 /** The stored loss curve keeps about this many rows whatever the run length. */
 const HISTORY_ROWS = 500
 
-export type LrDecay = "constant" | "cosine"
-
-/**
- * The learning rate at 1-based step `step`: linear warm-up over `warmupSteps`, then `lr` (constant) or
- * lr·(1 + cos(π·p))/2 with p = (step - warmupSteps)/(steps - warmupSteps) (cosine: lr at the end of the
- * warm-up, 0 at the last step; the shape of diffusers' get_cosine_schedule_with_warmup). A short budget
- * ends on small steps instead of on the noise floor of a constant lr.
- */
-export const learningRateSchedule = (o: Pick<TrainOptions, "lr" | "warmupSteps" | "lrDecay" | "steps">) => {
-  const decayed = (step: number): number => {
-    if (o.lrDecay === "constant") return o.lr
-    const span = o.steps - o.warmupSteps
-    const progress = span <= 0 ? 1 : Math.min(1, Math.max(0, (step - o.warmupSteps) / span))
-    return (o.lr * (1 + Math.cos(Math.PI * progress))) / 2
-  }
-  return o.warmupSteps > 0 ? linearWarmup(o.lr, o.warmupSteps, decayed) : decayed
-}
-
 type BatchMaker = (data: tf.Tensor, pairedNoise: tf.Tensor | undefined) => TrainingBatch<Int32Array | Float32Array>
 
 /** (x_t, target, t) for a data batch: t then noise drawn from `rng` (see src/ml/diffusion.ts). */
@@ -176,7 +158,7 @@ export const trainDiffusion = async (model: Model, set: TrainingSet, o: TrainOpt
     model,
     {
       count: set.count, batchSize: o.batchSize, steps: o.steps, batching: "drop-last", rng: rng.fork("train/order"),
-      lr: learningRateSchedule(o), clipNorm: o.clipNorm, emaDecay: o.emaDecay, logEvery: Math.max(1, Math.ceil(o.steps / HISTORY_ROWS)),
+      lr: lrSchedule({ lr: o.lr, warmupSteps: o.warmupSteps, decay: o.lrDecay, steps: o.steps }), clipNorm: o.clipNorm, emaDecay: o.emaDecay, logEvery: Math.max(1, Math.ceil(o.steps / HISTORY_ROWS)),
     },
     step,
     {

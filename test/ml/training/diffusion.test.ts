@@ -13,7 +13,7 @@ import { type DiffusionMeta, readDiffusionMeta, withDiffusionMeta } from "../../
 import { MlError } from "../../../src/ml/errors.ts"
 import { emaDecayAt } from "../../../src/ml/nn/optim.ts"
 import {
-  batchesPerEpoch, dropEntries, effectiveBatch, learningRateSchedule, type TrainOptions, trainDiffusion, type TrainingSet,
+  batchesPerEpoch, dropEntries, effectiveBatch, type TrainOptions, trainDiffusion, type TrainingSet,
 } from "../../../src/ml/training/diffusion.ts"
 
 // The fastest backend available (pipe-native when built): tfjs-cpu's Conv2DBackpropFilter takes
@@ -178,30 +178,6 @@ t.test("EMA warm-up and batching arithmetic", (t) => {
   t.end()
 })
 
-t.test("learning-rate schedules: warm-up, constant, cosine to zero", (t) => {
-  const cosine = learningRateSchedule({ lr: 1e-3, warmupSteps: 100, lrDecay: "cosine", steps: 1100 })
-  t.equal(cosine(1), 1e-5)
-  t.equal(cosine(50), 5e-4)
-  t.equal(cosine(100), 1e-3) // end of warm-up: full lr
-  t.equal(cosine(600), 5e-4) // half way through the decay: cos(π/2) = 0
-  t.ok(Math.abs(cosine(350) - 1e-3 * (1 + Math.SQRT1_2) / 2) < 1e-18)
-  t.equal(cosine(1100), 0)
-  const constant = learningRateSchedule({ lr: 2e-4, warmupSteps: 0, lrDecay: "constant", steps: 10 })
-  t.same([1, 5, 10].map(constant), [2e-4, 2e-4, 2e-4])
-  t.equal(learningRateSchedule({ lr: 1, warmupSteps: 0, lrDecay: "cosine", steps: 3 })(1), (1 + Math.cos(Math.PI / 3)) / 2)
-  t.doesNotThrow(() =>
-    fc.assert(
-      fc.property(fc.integer({ min: 0, max: 500 }), fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 1, max: 5000 }), (warmupSteps, extra, step) => {
-        const steps = warmupSteps + extra
-        const f = learningRateSchedule({ lr: 1, warmupSteps, lrDecay: "cosine", steps })
-        const s = Math.min(step, steps)
-        // in [0, lr], rising in the warm-up, falling after it
-        return f(s) >= 0 && f(s) <= 1 && (s < warmupSteps ? f(s) <= f(s + 1) : s >= steps || f(s + 1) <= f(s))
-      }),
-    ),
-  )
-  t.end()
-})
 
 t.test("diffusion metadata survives the Weights codec; foreign weights are refused with a reason", async (t) => {
   const model = createLatentMlp({ inDim: 3, timeEmbedDim: 4, hidden: [4] }, 0)
