@@ -1,6 +1,7 @@
 // The fused dense layer (+ SiLU) of pipe-native, property-tested against plain tfjs in
-// test/ml/backend/kernels.test.ts and used by the MLP benchmark. Not yet used by layers.ts `linear`:
-// see src/ml/backend/dense-kernel-names.ts for why (it would change every trained model's key).
+// test/ml/backend/kernels.test.ts. The latent MLP (mlp.ts) is built on it; layers.ts `linear` (U-Net,
+// VAE, judge) is not yet: switching it would change those models' keys, so it waits for a change
+// that retrains them anyway.
 import * as tf from "@tensorflow/tfjs"
 import * as D from "../backend/dense-kernel-names.ts"
 import { hasFused, silu } from "./ops.ts"

@@ -6,7 +6,8 @@
 //              analogue of the U-Net's extra input channel
 import * as tf from "@tensorflow/tfjs"
 import { Rng } from "../random.ts"
-import { type LinearParams, classEmbedding, linear, linearParams, silu, sinusoidalEmbedding } from "./layers.ts"
+import { dense } from "./dense.ts"
+import { type LinearParams, classEmbedding, linearParams, sinusoidalEmbedding } from "./layers.ts"
 import { type Architecture, type Model, configRecord, intArrayField, intField, optionalEnumField, optionalIntField } from "./model.ts"
 import { ParamBuilder } from "./params.ts"
 
@@ -54,9 +55,10 @@ export const createLatentMlp = (config: LatentMlpConfig, seed: number): Model<La
         if (classEmb !== null) te = te.add(classEmbedding(classEmb, ids(), rows))
         const parts = [x as tf.Tensor2D, te, ...(labelEmb === null ? [] : [classEmbedding(labelEmb, ids(), rows)])]
         let h = tf.concat(parts, 1)
+        // Fused dense layers (GEMM + bias + SiLU in one kernel each way on pipe-native): a latent
+        // MLP step is small enough that per-kernel overhead, not arithmetic, sets its speed.
         layers.forEach((l, i) => {
-          h = linear(l, h)
-          if (i + 1 < layers.length) h = silu(h)
+          h = dense(h as tf.Tensor2D, l.weight as tf.Tensor2D, l.bias as tf.Tensor1D, { silu: i + 1 < layers.length })
         })
         return h
       }),
