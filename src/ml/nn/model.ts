@@ -1,8 +1,7 @@
 // The common model contract, the Weights round trip (with partial loads and trainable-only saves) and
 // the architecture contract. There is no global registry: a caller that rebuilds models from Weights
-// imports exactly the architectures it accepts (unet-weights.ts for the pixel diffusion nodes,
-// mlp-weights.ts for the latent ones, vae.ts / classifier.ts for theirs), so a node's code version
-// covers only the models it can run.
+// imports exactly the architectures it accepts (src/ml/nn/diffusion-models.ts for the diffusion nodes,
+// vae.ts / classifier.ts for theirs), so a node's code version covers only the models it can run.
 import { createHash } from "node:crypto"
 import * as tf from "@tensorflow/tfjs"
 import type { Weights, WeightVariable } from "../../artifacts/types.ts"

@@ -20,6 +20,8 @@ import { ddpmTrainingBatch, type RfTimeDistribution, rfTrainingBatch, type Train
 import { invalidInput } from "../errors.ts"
 import type { Conditioning } from "../nn/conditioning.ts"
 import { type Model, modelToWeights } from "../nn/model.ts"
+// The judge's schedule, now shared (lr-schedule.ts's header still says the diffusion trainer keeps a
+// copy: that file is in the judge's code version, and editing its comment would retrain the judge).
 import { type LrDecay, lrSchedule } from "./lr-schedule.ts"
 import { trainableOf } from "../nn/params.ts"
 import { Rng } from "../random.ts"

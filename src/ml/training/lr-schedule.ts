@@ -1,6 +1,7 @@
-// Warm-up + cosine learning-rate schedule shared by the judge's trainer (classifier.ts) and the
-// diffusion trainer (diffusion.ts). vae.ts keeps its own `cosineLr`, which starts one step into the
-// cosine: moving it here would change the VAE's weights and retrain every latent model.
+// Warm-up + cosine learning-rate schedule for the judge's trainer (classifier.ts). diffusion.ts
+// (`learningRateSchedule`) and vae.ts (`cosineLr`) keep their own copies of the same shapes: moving
+// them here would change the code version of train-diffusion and train-vae and retrain every model
+// for no change in their weights; they move here when their code next changes for another reason.
 import { type LearningRate, linearWarmup } from "../nn/optim.ts"
 
 export type LrDecay = "constant" | "cosine"
