@@ -20,6 +20,7 @@ import { type ReflowPairs, readReflowPairs } from "../src/ml/reflow.ts"
 import { cosineDefaults, linearDefaults, type ScheduleConfig } from "../src/ml/schedules.ts"
 import { batchesPerEpoch, effectiveBatch, trainDiffusion, type TrainingSet } from "../src/ml/training/diffusion.ts"
 import { ml, mlAsync, reject, seconds, withModel } from "./_ml.ts"
+import { trainingHistory } from "./_training-history.ts"
 
 /** The kinds by space, for messages that point at the other one. */
 export const kindOf: Readonly<Record<Space, string>> = { pixel: "train-diffusion", latent: "train-latent-diffusion" }
@@ -197,18 +198,6 @@ export const trainDiffusionRun = <P extends CommonParams>(arch: DiffusionArchite
         ...(latent !== undefined ? { latent } : {}),
         ...(p.conditioning === "none" ? {} : { numClasses: p.numClasses }),
       }
-      const history: Metrics = {
-        scalars: {
-          final_loss: trained.finalLoss,
-          final_ema_loss: trained.finalSmoothLoss,
-          steps: trained.steps,
-          epochs: trained.steps / batchesPerEpoch(set.count, p.batchSize),
-          batch_size: B,
-          params: trained.nParams,
-          seconds: trained.seconds,
-          images_per_sec: trained.imagesPerSec,
-        },
-        tables: { loss: trained.curve },
-      }
+      const history = trainingHistory(trained, { count: set.count, batchSize: p.batchSize, batch: B, params: trained.nParams })
       return { model: withDiffusionMeta(trained.weights, meta), history }
     })

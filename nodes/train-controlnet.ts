@@ -16,7 +16,7 @@ import * as tf from "@tensorflow/tfjs"
 import { Effect } from "effect"
 import { defineNode } from "../src/node.ts"
 import { DatasetType, MetricsType, WeightsType } from "../src/artifacts/index.ts"
-import type { Dataset, Metrics } from "../src/artifacts/types.ts"
+import type { Dataset } from "../src/artifacts/types.ts"
 import { edgePairProblem } from "../src/ml/data/edge-pairs.ts"
 import { toSignedUnit, toUnitFloat } from "../src/ml/data/pixels.ts"
 import { gatherRows } from "../src/ml/data/subset.ts"
@@ -25,8 +25,9 @@ import { invalidInput } from "../src/ml/errors.ts"
 import { type ControlNetSpec, createControlNet } from "../src/ml/nn/controlnet.ts"
 import { countParams } from "../src/ml/nn/model.ts"
 import { branchCount, decodeUNetConfig } from "../src/ml/nn/unet.ts"
-import { batchesPerEpoch, effectiveBatch, trainDiffusion, type TrainingSet } from "../src/ml/training/diffusion.ts"
+import { effectiveBatch, trainDiffusion, type TrainingSet } from "../src/ml/training/diffusion.ts"
 import { ml, mlAsync, seconds, withModel } from "./_ml.ts"
+import { trainingHistory } from "./_training-history.ts"
 
 const Params = Type.Object({
   controlSkips: Type.Optional(Type.Array(Type.Integer({ minimum: 0 }), {
@@ -124,19 +125,7 @@ export default defineNode({
             },
           )).pipe(Effect.map((r) => ({ ...r, nParams })))
       })
-      const history: Metrics = {
-        scalars: {
-          final_loss: trained.finalLoss,
-          final_ema_loss: trained.finalSmoothLoss,
-          steps: trained.steps,
-          epochs: trained.steps / batchesPerEpoch(set.count, p.batchSize),
-          batch_size: B,
-          params: trained.nParams,
-          seconds: trained.seconds,
-          images_per_sec: trained.imagesPerSec,
-        },
-        tables: { loss: trained.curve },
-      }
+      const history = trainingHistory(trained, { count: set.count, batchSize: p.batchSize, batch: B, params: trained.nParams })
       return { model: withDiffusionMeta(trained.weights, meta), history }
     }),
 })
