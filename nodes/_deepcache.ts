@@ -8,13 +8,12 @@ import type { ControlledUNet } from "../src/ml/nn/controlnet.ts"
 import type { Model } from "../src/ml/nn/model.ts"
 import type { UNet } from "../src/ml/nn/unet.ts"
 import { controlNetMacs, fullPassMacs, shallowPassMacs, unetMacs } from "../src/ml/nn/unet-macs.ts"
-import { checkDeepCache, deepCache, deepCacheDefaults, type DeepCacheConfig, type FullStepPlan, fullStepPlan, planMacs } from "../src/ml/sampling/deepcache.ts"
+import { deepCache } from "../src/ml/sampling/deepcache.ts"
+import { checkDeepCache, deepCacheDefaults, type DeepCacheConfig, type FullStepPlan, fullStepPlan, planMacs } from "../src/ml/sampling/deepcache-plan.ts"
 import type { DeepCacheParam } from "./_deepcache-params.ts"
 import type { BatchModel } from "../src/ml/sampling/generate.ts"
 import type { UNetRunner } from "../src/ml/sampling/unet-runner.ts"
 
-// The param schema lives in nodes/_deepcache-params.ts (no U-Net imports); re-exported for the pixel nodes.
-export { DeepCacheParam, deepcacheLabel, deepcacheParams } from "./_deepcache-params.ts"
 
 type WithDeepCache = { readonly steps: number; readonly deepcache?: Static<typeof DeepCacheParam> | undefined }
 
@@ -25,7 +24,8 @@ export interface DeepCachePlan {
   readonly macs: { readonly full: number; readonly shallow: number }
 }
 
-const isUNet = (m: Model): m is UNet => m.architecture === "unet" && "params" in m && "branches" in m
+/** Structural U-Net test (the pixel sampling factory uses it too). */
+export const isUNet = (m: Model): m is UNet => m.architecture === "unet" && "params" in m && "branches" in m
 // Structural, so this module does not import the ControlNet code (sampling nodes without one would
 // then carry it in their code version).
 const isControlled = (m: Model): m is ControlledUNet => m.architecture === "controlnet" && "base" in m && "control" in m && "config" in m

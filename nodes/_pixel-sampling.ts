@@ -6,14 +6,13 @@ import type { Weights } from "../src/artifacts/types.ts"
 import type { NodeContext, NodeError } from "../src/node.ts"
 import type { DiffusionMeta } from "../src/ml/diffusion-meta.ts"
 import type { Model } from "../src/ml/nn/model.ts"
-import type { UNet } from "../src/ml/nn/unet.ts"
 import { unetFromWeights } from "../src/ml/nn/unet-weights.ts"
 import type { ModelFactory } from "../src/ml/sampling/generate.ts"
 import { guidanceEvals, type GuidanceOptions } from "../src/ml/sampling/guidance.ts"
 import { runnerFn, unetRunner } from "../src/ml/sampling/unet-runner.ts"
 import { samplers } from "../src/ml/samplers/registry.ts"
 import type { ControlBinding } from "./_control.ts"
-import { cachedBatch, type DeepCachePlan, deepcachePlan, deepcacheRecord } from "./_deepcache.ts"
+import { cachedBatch, type DeepCachePlan, deepcachePlan, deepcacheRecord, isUNet } from "./_deepcache.ts"
 import { type Sampled, sampleWith, type SamplingParams, withGuidance } from "./_sampling.ts"
 
 /**
@@ -25,9 +24,6 @@ export interface FactoryOptions {
   readonly deepcache?: DeepCachePlan | undefined
   readonly control?: ControlBinding | undefined
 }
-
-// Structural, like nodes/_deepcache.ts, so the check imports no architecture code.
-const isUNet = (m: Model): m is UNet => m.architecture === "unet" && "params" in m
 
 /**
  * The network of every batch. This is where sampling-time features compose, each from its own module,

@@ -13,10 +13,10 @@ import type { NodeContext } from "../../src/node.ts"
 import { selectBackend } from "../../src/ml/backend/index.ts"
 import { fullPassMacs, shallowPassMacs, unetMacs } from "../../src/ml/nn/unet-macs.ts"
 import { decodeUNetConfig } from "../../src/ml/nn/unet.ts"
-import { deepCacheDefaults } from "../../src/ml/sampling/deepcache.ts"
+import { deepCacheDefaults } from "../../src/ml/sampling/deepcache-plan.ts"
 import { Rng } from "../../src/ml/random.ts"
 import type { Static } from "@sinclair/typebox"
-import type { DeepCacheParam } from "../../nodes/_deepcache.ts"
+import type { DeepCacheParam } from "../../nodes/_deepcache-params.ts"
 import { failNode, fakeCtx, runNode, withDefaults } from "./data-node-helpers.ts"
 
 await selectBackend()

@@ -27,9 +27,9 @@ import type { ModelFn } from "../samplers/loop.ts"
 import { fullMask, type FullStepPlan } from "./deepcache-plan.ts"
 import { timeInput, type UNetRunner } from "./unet-runner.ts"
 
-// The planning half (config, defaults, checks, full-step plans, MAC counts) lives in deepcache-plan.ts;
-// re-exported so this stays the one module to import for DeepCache.
-export * from "./deepcache-plan.ts"
+// The planning half (config, defaults, checks, full-step plans, MAC counts) lives in deepcache-plan.ts:
+// import it from there (a node that only plans or validates then keeps this wrapper, and tfjs ops, out
+// of its code version).
 
 // ---- the wrapper ------------------------------------------------------------------------------------
 export interface CallCounts {
