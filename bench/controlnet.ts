@@ -64,7 +64,7 @@ const stepCost = async (steps: number): Promise<void> => {
   const data = Uint8Array.from(rng.uniforms(n * PX), (u) => (u < 0.2 ? 255 : 0))
   const set: TrainingSet = { count: n, itemShape: [28, 28, 1], rows: rowsOf(data, toSignedUnit) }
   const schedule = { ...linearDefaults, T: 1000 }
-  const o = { process: { objective: "ddpm" as const, schedule }, steps, batchSize: 64, lr: 1e-4, warmupSteps: 0, lrDecay: "constant" as const, clipNorm: 1, emaDecay: 0.999, seed: 0 }
+  const o = { process: { objective: "ddpm" as const, schedule, prediction: "eps" as const }, steps, batchSize: 64, lr: 1e-4, warmupSteps: 0, lrDecay: "constant" as const, clipNorm: 1, emaDecay: 0.999, seed: 0 }
   const u = createUNet(referenceUNetConfig, 0)
   const cn = createControlNet(withDiffusionMeta(modelToWeights(u), { objective: "ddpm", space: "pixel", itemShape: [28, 28, 1], schedule }), { controlChannels: 1, hintChannels: [16, 32], skips: [0, 1, 2], middle: true }, 0)
   for (let round = 0; round < 3; round++) {
@@ -89,7 +89,7 @@ const sanity = async (basePath: string, steps: number, batch: number, lr: number
   const r = await trainDiffusion(
     cn,
     { count: N, itemShape: [28, 28, 1], rows: rowsOf(train.images, toSignedUnit), control: { itemShape: [28, 28, 1], rows: rowsOf(eTrain, toUnitFloat) } },
-    { process: { objective: "ddpm", schedule: meta.schedule }, steps, batchSize: batch, lr, warmupSteps: 50, lrDecay: "constant", clipNorm: 1, emaDecay: 0.99, seed: 0, control: { pDrop: 0 } },
+    { process: { objective: "ddpm", schedule: meta.schedule, prediction: "eps" }, steps, batchSize: batch, lr, warmupSteps: 50, lrDecay: "constant", clipNorm: 1, emaDecay: 0.99, seed: 0, control: { pDrop: 0 } },
     { now, onStep: (s) => s.step % 50 === 0 && console.log(`step ${s.step}: smoothed loss ${s.smoothLoss.toFixed(4)}`) },
   )
   console.log(`trained at ${r.imagesPerSec.toFixed(1)} img/s`)

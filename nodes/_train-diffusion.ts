@@ -36,6 +36,10 @@ export const processParams = {
     description: "ddpm noise schedule: linear betas 1e-4..0.02 (Ho et al.) or cosine (Nichol & Dhariwal, s = 0.008).",
   }),
   T: Type.Integer({ minimum: 2, maximum: 4000, default: 1000, description: "ddpm: diffusion timesteps." }),
+  prediction: Type.Union([Type.Literal("eps"), Type.Literal("v")], {
+    default: "eps",
+    description: "ddpm: what the network predicts, the noise ε (Ho et al.) or v = √ᾱ·ε - √(1-ᾱ)·x0 (Salimans & Ho 2022); the weights record it and every ddpm sampler converts v to ε.",
+  }),
   tSampling: Type.Union([Type.Literal("uniform"), Type.Literal("logit-normal")], {
     default: "uniform",
     description: "rectified-flow: training distribution of t; logit-normal = sigmoid(N(tMean, tStd²)) (Esser et al. 2024).",
@@ -77,7 +81,7 @@ const scheduleOf = (p: CommonParams): ScheduleConfig =>
 
 export const processOf = (p: CommonParams): DiffusionProcess =>
   p.objective === "ddpm"
-    ? { objective: "ddpm", schedule: scheduleOf(p) }
+    ? { objective: "ddpm", schedule: scheduleOf(p), prediction: p.prediction }
     : { objective: "rectified-flow", tSampling: p.tSampling === "uniform" ? { kind: "uniform" } : { kind: "logit-normal", mean: p.tMean, std: p.tStd } }
 
 /** Class ids of items as int32 (labels are stored as uint8). */
@@ -129,6 +133,7 @@ export const inputProblem = (space: Space, p: CommonParams, inputs: TrainInputs)
   const other: Space = space === "pixel" ? "latent" : "pixel"
   if (inputs[dataPort[other]] !== undefined)
     return `${kindOf[space]} trains the ${space}-space model on \`${own}\`; to train on \`${dataPort[other]}\` use kind ${kindOf[other]}`
+  if (p.prediction === "v" && p.objective !== "ddpm") return "prediction v is a ddpm parameterisation (objective ddpm); rectified-flow predicts its velocity x1 - x0 already"
   if (inputs[own] !== undefined && inputs.pairs !== undefined) return `connect exactly one of \`${own}\` and \`pairs\` (reflow), not both`
   if (inputs[own] === undefined && inputs.pairs === undefined) return `connect \`${own}\` (or reflow \`pairs\`)`
   if (inputs.pairs !== undefined) {
@@ -195,6 +200,7 @@ export const trainDiffusionRun = <P extends CommonParams>(arch: DiffusionArchite
         space: arch.space,
         itemShape: set.itemShape,
         ...(p.objective === "ddpm" ? { schedule: scheduleOf(p) } : {}),
+        ...(p.objective === "ddpm" && p.prediction === "v" ? { prediction: "v" as const } : {}),
         ...(latent !== undefined ? { latent } : {}),
         ...(p.conditioning === "none" ? {} : { numClasses: p.numClasses }),
       }

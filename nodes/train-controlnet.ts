@@ -61,13 +61,14 @@ const inputProblem = (d: Dataset, e: Dataset, meta: DiffusionMeta): string | und
 }
 
 /**
- * The base's training objective. Its t distribution is not recorded in the weights: a velocity base is
- * fine-tuned with t ~ U(0, 1) (train-diffusion's default).
+ * The base's training objective, its prediction (ε or v) included: the ControlNet's residuals steer the
+ * base's output, so they are trained on the base's target. Its t distribution is not recorded in the
+ * weights: a velocity base is fine-tuned with t ~ U(0, 1) (train-diffusion's default).
  */
-const processOf = (meta: DiffusionMeta): DiffusionProcess => {
+export const processOf = (meta: DiffusionMeta): DiffusionProcess => {
   if (meta.objective === "rectified-flow") return { objective: "rectified-flow", tSampling: { kind: "uniform" } }
   if (meta.schedule === undefined) throw invalidInput("the base's diffusion metadata has no noise schedule")
-  return { objective: "ddpm", schedule: meta.schedule }
+  return { objective: "ddpm", schedule: meta.schedule, prediction: meta.prediction ?? "eps" }
 }
 
 /** Images in [-1, 1] (the base's data range) with their edge maps in [0, 1] as the control. */

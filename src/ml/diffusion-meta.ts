@@ -4,7 +4,7 @@
 // only reads it does not depend on the training code.
 import type { Weights } from "../artifacts/types.ts"
 import { invalidInput } from "./errors.ts"
-import type { RfTimeDistribution } from "./diffusion.ts"
+import type { Prediction, RfTimeDistribution } from "./diffusion.ts"
 import type { ScheduleConfig } from "./schedules.ts"
 
 export type Objective = "ddpm" | "rectified-flow"
@@ -12,7 +12,7 @@ export type Space = "pixel" | "latent"
 
 /** What the network is trained to predict, and from which forward process. */
 export type DiffusionProcess =
-  | { readonly objective: "ddpm"; readonly schedule: ScheduleConfig }
+  | { readonly objective: "ddpm"; readonly schedule: ScheduleConfig; readonly prediction: Prediction }
   | { readonly objective: "rectified-flow"; readonly tSampling: RfTimeDistribution }
 
 /**
@@ -27,6 +27,11 @@ export interface DiffusionMeta {
   readonly itemShape: readonly number[]
   /** The noise schedule (ddpm only). */
   readonly schedule?: ScheduleConfig
+  /**
+   * ddpm only: "v" for a v-prediction network. Absent means ε: ε-models record nothing, so their weights
+   * keep the bytes they had before v-prediction existed (and stay cache hits downstream).
+   */
+  readonly prediction?: "v"
   readonly latent?: { readonly mean: readonly number[]; readonly std: readonly number[] }
   /** Class-conditional model: labels 0..numClasses-1, null class numClasses (classifier-free guidance). */
   readonly numClasses?: number
@@ -71,12 +76,15 @@ export const readDiffusionMeta = (w: Weights): DiffusionMeta => {
       throw invalidInput(`latent model lacks the latents' mean/std of length ${dim}`)
     latent = { mean: l.mean, std: l.std }
   }
+  if (d.prediction !== undefined && !(d.prediction === "v" && d.objective === "ddpm"))
+    throw invalidInput(`prediction ${JSON.stringify(d.prediction)}: only a ddpm model records one, and only "v" (absent: ε)`)
   const numClasses = d.numClasses
   if (numClasses !== undefined && !(typeof numClasses === "number" && Number.isInteger(numClasses) && numClasses >= 1))
     throw invalidInput(`numClasses must be a positive integer, got ${JSON.stringify(numClasses)}`)
   return {
     objective, space, itemShape: d.itemShape,
     ...(schedule === undefined ? {} : { schedule }),
+    ...(d.prediction === "v" ? { prediction: "v" as const } : {}),
     ...(latent === undefined ? {} : { latent }),
     ...(numClasses === undefined ? {} : { numClasses }),
   }

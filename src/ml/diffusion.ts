@@ -43,15 +43,40 @@ export interface TrainingBatch<TT extends Int32Array | Float32Array> {
 }
 
 /**
- * DDPM's simple objective (Algorithm 1, eq. 14 of arXiv:2006.11239): t ~ U{0..T-1}, ε ~ N(0, I),
- * the model predicts ε from x_t. Draws all t first, then ε, from `rng`. The model time is t itself.
+ * What a DDPM network predicts from x_t: the noise ε (Ho et al. 2020), or the velocity
+ * v = √ᾱ_t ε - √(1 - ᾱ_t) x_0 (Salimans & Ho 2022, arXiv:2202.00512, sec. 4), whose scale stays
+ * bounded at both ends of the schedule where ε-prediction's x̂_0 = (x_t - √(1 - ᾱ) ε) / √ᾱ blows up
+ * as ᾱ -> 0. Samplers read ε: a v-model is converted by epsFromV, so every ddpm sampler takes both.
  */
-export const ddpmTrainingBatch = (schedule: Schedule, x0: tf.Tensor, rng: Rng): TrainingBatch<Int32Array> => {
+export type Prediction = "eps" | "v"
+
+/** v = √ᾱ_t ε - √(1 - ᾱ_t) x_0 with t per example (Salimans & Ho 2022, sec. 4). */
+export const vTarget = (schedule: Schedule, x0: tf.Tensor, t: ArrayLike<number>, eps: tf.Tensor): tf.Tensor => {
+  checkTimesteps(schedule, t, x0.shape[0]!)
+  const a = Array.from(t, (ti) => schedule.sqrtAbar[ti]!)
+  const s = Array.from(t, (ti) => schedule.sqrtOneMinusAbar[ti]!)
+  return tf.tidy(() => eps.mul(perExample(a, x0.rank)).sub(x0.mul(perExample(s, x0.rank))))
+}
+
+/** ε = √(1 - ᾱ_t) x_t + √ᾱ_t v: the noise a v-prediction implies (substitute x_t = √ᾱ x_0 + √(1 - ᾱ) ε). */
+export const epsFromV = (x: tf.Tensor, v: tf.Tensor, abarT: number): tf.Tensor =>
+  tf.tidy(() => x.mul(Math.sqrt(1 - abarT)).add(v.mul(Math.sqrt(abarT))))
+
+/**
+ * DDPM's simple objective (Algorithm 1, eq. 14 of arXiv:2006.11239): t ~ U{0..T-1}, ε ~ N(0, I),
+ * the model predicts ε (or v, see Prediction) from x_t. Draws all t first, then ε, from `rng`, the same
+ * draws for either target. The model time is t itself.
+ */
+export const ddpmTrainingBatch = (schedule: Schedule, x0: tf.Tensor, rng: Rng, prediction: Prediction = "eps"): TrainingBatch<Int32Array> => {
   const B = x0.shape[0]!
   const t = new Int32Array(B)
   for (let i = 0; i < B; i++) t[i] = rng.int(schedule.T)
   const eps = normalTensor(rng, x0.shape)
-  return { xt: qSample(schedule, x0, t, eps), target: eps, t, modelTime: Float32Array.from(t) }
+  const xt = qSample(schedule, x0, t, eps)
+  if (prediction === "eps") return { xt, target: eps, t, modelTime: Float32Array.from(t) }
+  const target = vTarget(schedule, x0, t, eps)
+  eps.dispose()
+  return { xt, target, t, modelTime: Float32Array.from(t) }
 }
 
 /**

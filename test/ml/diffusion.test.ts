@@ -2,7 +2,7 @@ import t from "tap"
 import fc from "fast-check"
 import * as tf from "@tensorflow/tfjs"
 import {
-  ddpmTrainingBatch, normalTensor, predictX0, qSample, rfInterpolate, rfModelTime, rfTrainingBatch, rfVelocityTarget, sampleRfTimes,
+  ddpmTrainingBatch, epsFromV, normalTensor, predictX0, qSample, vTarget, rfInterpolate, rfModelTime, rfTrainingBatch, rfVelocityTarget, sampleRfTimes,
 } from "../../src/ml/diffusion.ts"
 import { Rng } from "../../src/ml/random.ts"
 import { linearDefaults, makeSchedule } from "../../src/ml/schedules.ts"
@@ -71,6 +71,35 @@ t.test("ddpm training batch: seeded, t in range, target is the ε that made x_t"
   t.ok(a.t.every((s) => s >= 0 && s < 1000))
   t.same(Array.from(a.modelTime), Array.from(a.t))
   t.same(Array.from(values(qSample(schedule, x0, a.t, a.target))), Array.from(values(a.xt)))
+  t.end()
+})
+
+t.test("v-prediction: v = √ᾱ ε - √(1-ᾱ) x0 by hand, and epsFromV recovers the ε that made x_t at any t (fast-check)", (t) => {
+  // By hand at one t: x0 = 0.5, ε = -1.5.
+  const s = 400
+  const [a, b] = [schedule.sqrtAbar[s]!, schedule.sqrtOneMinusAbar[s]!]
+  const v = vTarget(schedule, tf.tensor2d([[0.5]]), [s], tf.tensor2d([[-1.5]]))
+  t.ok(Math.abs(values(v)[0]! - (a * -1.5 - b * 0.5)) < 1e-6, "v at t = 400")
+  t.doesNotThrow(() => fc.assert(fc.property(fc.integer({ min: 0, max: 999 }), fc.nat(), (step, seed) => {
+    const rng = new Rng(seed)
+    const x0 = normalTensor(rng, [2, 3])
+    const eps = normalTensor(rng, [2, 3])
+    const xt = qSample(schedule, x0, [step, step], eps)
+    const back = epsFromV(xt, vTarget(schedule, x0, [step, step], eps), schedule.abar[step]!)
+    const err = maxAbsDiff(values(back), values(eps))
+    tf.dispose([x0, eps, xt, back])
+    return err < 1e-5
+  }), { numRuns: 50 }))
+  t.end()
+})
+
+t.test("ddpm training batch with v: the same t, noise and x_t as ε, its target the v of that x_t", (t) => {
+  const x0 = tf.tensor4d(new Rng(5).uniforms(6 * 4 * 4, -1, 1), [6, 4, 4, 1])
+  const e = ddpmTrainingBatch(schedule, x0, new Rng(9))
+  const v = ddpmTrainingBatch(schedule, x0, new Rng(9), "v")
+  t.same(Array.from(v.t), Array.from(e.t))
+  t.same(Array.from(values(v.xt)), Array.from(values(e.xt)))
+  t.same(Array.from(values(v.target)), Array.from(values(vTarget(schedule, x0, e.t, e.target))))
   t.end()
 })
 

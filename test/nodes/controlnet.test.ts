@@ -8,7 +8,7 @@ import controlGrid from "../../nodes/control-grid.ts"
 import regressEdges from "../../nodes/regress-edges.ts"
 import sample from "../../nodes/sample.ts"
 import scoreControl from "../../nodes/score-control.ts"
-import trainControlnet from "../../nodes/train-controlnet.ts"
+import trainControlnet, { processOf } from "../../nodes/train-controlnet.ts"
 import trainDiffusion from "../../nodes/train-diffusion.ts"
 import trainEdgeRegression from "../../nodes/train-edge-regression.ts"
 import type { Dataset, Weights } from "../../src/artifacts/types.ts"
@@ -16,6 +16,7 @@ import { selectBackend } from "../../src/ml/backend/index.ts"
 import { decodePng } from "../../src/ml/image/png.ts"
 import { weightsDigest } from "../../src/ml/nn/model.ts"
 import { decodeUNetConfig } from "../../src/ml/nn/unet.ts"
+import { readDiffusionMeta } from "../../src/ml/diffusion-meta.ts"
 import { fullPassMacs, shallowPassMacs, unetMacs } from "../../src/ml/nn/unet-macs.ts"
 import { failNode, runNode } from "./data-node-helpers.ts"
 
@@ -38,6 +39,15 @@ t.test("train-controlnet: weights of the ControlNet only, naming the base by dig
   t.match(controlnet.config, { base: { digest: weightsDigest(base) }, skips: [0, 1], middle: true, hintChannels: [4], controlChannels: 1, diffusion: { objective: "ddpm", space: "pixel" } })
   t.equal(history.scalars.steps, 2)
   t.ok(history.scalars.params! > 0 && Number.isFinite(history.scalars.final_loss))
+  t.end()
+})
+
+t.test("train-controlnet trains on its base's target: ε for an ε base, v for a v-prediction base (whose metadata it carries)", async (t) => {
+  t.match(processOf(readDiffusionMeta(base)), { objective: "ddpm", prediction: "eps" })
+  const vBase = (await runNode(trainDiffusion, { dataset }, { ...tiny, T: 40, prediction: "v" })).model
+  t.match(processOf(readDiffusionMeta(vBase)), { objective: "ddpm", prediction: "v" })
+  const { model } = await runNode(trainControlnet, { base: vBase, dataset, edges }, cnParams)
+  t.equal(readDiffusionMeta(model).prediction, "v", "sampling through the ControlNet converts v too")
   t.end()
 })
 

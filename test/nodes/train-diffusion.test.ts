@@ -51,6 +51,20 @@ t.test("pixel ddpm: EMA weights of a U-Net with the diffusion metadata, and a lo
   t.end()
 })
 
+t.test("v-prediction: the weights record it (an ε-model records nothing), the training target differs; rectified-flow refuses it", async (t) => {
+  const params = { ...tinyUNet, steps: 2, batchSize: 4, T: 50 }
+  const eps = await runNode(trainDiffusion, { dataset: tinyDataset(8) }, params)
+  const v = await runNode(trainDiffusion, { dataset: tinyDataset(8) }, { ...params, prediction: "v" })
+  t.notOk("prediction" in (eps.model.config.diffusion as object), "ε: no key, so ε weights keep their former bytes")
+  t.equal(readDiffusionMeta(v.model).prediction, "v")
+  t.not(v.history.scalars.final_loss, eps.history.scalars.final_loss, "same draws, another target")
+  const z = tinyLatents(16, 4)
+  const latent = await runNode(trainLatentDiffusion, { latents: z }, { mlpWidth: 16, mlpDepth: 2, steps: 2, batchSize: 8, prediction: "v" })
+  t.equal(readDiffusionMeta(latent.model).prediction, "v", "the latent kind too")
+  t.match((await failNode(trainDiffusion, { dataset: tinyDataset(4) }, { ...params, objective: "rectified-flow", prediction: "v" })).message, /prediction v is a ddpm parameterisation/)
+  t.end()
+})
+
 t.test("same seed, same weights bytes; epochs x batches per epoch sets the step count", async (t) => {
   const run = () => runNode(trainDiffusion, { dataset: tinyDataset(6) }, { ...tinyUNet, epochs: 2, batchSize: 4, dropout: 0.1, seed: 5 })
   const a = await run()

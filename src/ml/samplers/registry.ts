@@ -5,10 +5,11 @@
 import type * as tf from "@tensorflow/tfjs"
 import type { DiffusionMeta, Objective } from "../diffusion-meta.ts"
 import { invalidInput } from "../errors.ts"
-import { makeSchedule, type Schedule } from "../schedules.ts"
+import { epsFromV } from "../diffusion.ts"
+import { abarAt, makeSchedule, type Schedule } from "../schedules.ts"
 import { ddim } from "./ddim.ts"
 import { ddpm } from "./ddpm.ts"
-import { type LoopOptions, sampleLoop } from "./loop.ts"
+import { type LoopOptions, type ModelFn, sampleLoop } from "./loop.ts"
 import { type RfConfig, rfDefaults, rfEuler } from "./rf-euler.ts"
 import { rfMidpoint } from "./rf-midpoint.ts"
 import type { Sampler } from "./sampler.ts"
@@ -27,7 +28,7 @@ export type BatchLoop = Omit<LoopOptions<unknown, unknown>, "config" | "schedule
 
 export interface RegisteredSampler {
   readonly name: string
-  /** ε-prediction ("ddpm") or velocity ("rectified-flow"). */
+  /** A diffusion model, ε- or v-prediction ("ddpm"), or a velocity field ("rectified-flow"). */
   readonly objective: Objective
   /** Model evaluations per step. */
   readonly evalsPerStep: number
@@ -35,6 +36,14 @@ export interface RegisteredSampler {
   readonly reads: readonly (keyof SamplerSettings)[]
   readonly run: (settings: SamplerSettings, meta: DiffusionMeta, loop: BatchLoop) => tf.Tensor
 }
+
+/**
+ * A v-prediction network as the ε-model diffusion samplers read (src/ml/diffusion.ts: epsFromV). Wraps
+ * the outermost model function, so guidance's linear mix of v's equals the mix of the converted ε's.
+ * Diffusion samplers' model time is the integer timestep itself.
+ */
+const epsOfVModel = (model: ModelFn, schedule: Schedule): ModelFn => (x, modelTime, call) =>
+  epsFromV(x, model(x, modelTime, call), abarAt(schedule, modelTime))
 
 const diffusion = <C>(sampler: Sampler<C, Schedule>, config: (s: SamplerSettings) => C, reads: readonly (keyof SamplerSettings)[]): RegisteredSampler => ({
   name: sampler.name,
@@ -44,7 +53,8 @@ const diffusion = <C>(sampler: Sampler<C, Schedule>, config: (s: SamplerSettings
   run: (s, meta, loop) => {
     if (meta.schedule === undefined) throw invalidInput(`sampler ${sampler.name} needs the model's noise schedule`)
     const schedule = makeSchedule(meta.schedule)
-    return sampleLoop(sampler, { ...loop, config: config(s), schedule, T: schedule.T })
+    const model = meta.prediction === "v" ? epsOfVModel(loop.model, schedule) : loop.model
+    return sampleLoop(sampler, { ...loop, model, config: config(s), schedule, T: schedule.T })
   },
 })
 

@@ -1,6 +1,7 @@
 // src/ml/training/diffusion.ts: the diffusion training loop, for both objectives pipe trains.
 //   ddpm            ε-prediction, L_simple = E ||ε - ε_θ(x_t, t)||², t ~ U{0..T-1}
-//                   (Ho et al. 2020, arXiv:2006.11239, Algorithm 1 / eq. 14)
+//                   (Ho et al. 2020, arXiv:2006.11239, Algorithm 1 / eq. 14), or v-prediction,
+//                   E ||v - v_θ(x_t, t)||², v = √ᾱ_t ε - √(1 - ᾱ_t) x_0 (Salimans & Ho 2022, arXiv:2202.00512)
 //   rectified-flow  velocity regression, L = E ||(x1 - x0) - v_θ(x_t, t)||², x_t = t·x1 + (1 - t)·x0,
 //                   x0 ~ N(0, I) noise, x1 data (Liu et al. 2022, arXiv:2209.03003, eq. 1; pipe's
 //                   convention, see src/ml/diffusion.ts), t ~ uniform or logit-normal
@@ -106,7 +107,7 @@ type BatchMaker = (data: tf.Tensor, pairedNoise: tf.Tensor | undefined) => Train
 const batchMaker = (p: DiffusionProcess, rng: Rng): BatchMaker => {
   if (p.objective === "rectified-flow") return (x1, x0) => rfTrainingBatch(x1, p.tSampling, rng, x0)
   const schedule = makeSchedule(p.schedule)
-  return (x0) => ddpmTrainingBatch(schedule, x0, rng)
+  return (x0) => ddpmTrainingBatch(schedule, x0, rng, p.prediction)
 }
 
 /** Each entry replaced by `value` with probability p (one uniform per entry from rng). */

@@ -103,7 +103,7 @@ const trainingSet = (n: number): TrainingSet => {
   const rows = (a: Float32Array) => (idx: ArrayLike<number>) => Float32Array.from(Array.from(idx).flatMap((i) => Array.from(a.subarray(i * 64, i * 64 + 64))))
   return { count: n, itemShape: [8, 8, 1], rows: rows(data), control: { itemShape: [8, 8, 1], rows: rows(control) } }
 }
-const trainOptions = { process: { objective: "ddpm", schedule: { ...linearDefaults, T: 50 } }, steps: 3, batchSize: 4, lr: 1e-2, warmupSteps: 0, lrDecay: "constant", clipNorm: 1, emaDecay: 0.9, seed: 3, control: { pDrop: 0.25 } } as const
+const trainOptions = { process: { objective: "ddpm", schedule: { ...linearDefaults, T: 50 }, prediction: "eps" }, steps: 3, batchSize: 4, lr: 1e-2, warmupSteps: 0, lrDecay: "constant", clipNorm: 1, emaDecay: 0.9, seed: 3, control: { pDrop: 0.25 } } as const
 
 t.test("training moves only the ControlNet: the base stays bit-identical; the Weights hold the ControlNet and rebuild it", async (t) => {
   const w = baseWeights(tiny, 1)

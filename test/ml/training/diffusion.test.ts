@@ -56,7 +56,7 @@ const gaussians = (n: number, dim: number): TrainingSet => {
 
 const schedule = makeSchedule(linearDefaults)
 const ddpmOpts: TrainOptions = {
-  process: { objective: "ddpm", schedule: linearDefaults }, steps: 40, batchSize: 8, lr: 3e-3, warmupSteps: 0, lrDecay: "constant", clipNorm: 1, emaDecay: 0.9, seed: 3,
+  process: { objective: "ddpm", schedule: linearDefaults, prediction: "eps" }, steps: 40, batchSize: 8, lr: 3e-3, warmupSteps: 0, lrDecay: "constant", clipNorm: 1, emaDecay: 0.9, seed: 3,
 }
 
 /** ε-MSE on a fixed batch with fixed t and noise: the same numbers before and after training. */
