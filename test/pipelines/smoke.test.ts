@@ -138,11 +138,11 @@ t.test("latent-rf's report series: the base flow and the reflowed flow are separ
   t.same([...new Set(points.filter((p) => p.sampler === "rf-euler").map((p) => seriesLabel(p)))], ["train · rf-euler", "train-reflow · rf-euler"], "one Euler series per model")
 })
 
-t.test("latent-ablation.yaml --profile smoke: the VAE, latents and the adopted arm (w512-d3-e300-cos) are latent-ddpm's", async (t) => {
+t.test("latent-ablation.yaml --profile smoke: the VAE, latents and the adopted arm (w512-d3-e300-cos-v) are latent-ddpm's", async (t) => {
   const planned = await plan(t, "latent-ddpm")
-  const arms = ["w256-d2-e50", "w256-d2-e200", "w512-d2-e50", "w512-d3-e100", "w1024-d3-e100", "w512-d3-e100-cos"]
+  const arms = ["w256-d2-e50", "w256-d2-e200", "w512-d2-e50", "w512-d3-e100", "w1024-d3-e100", "w512-d3-e100-cos", "w512-d3-e300-cos"]
   const rec = await smoke(t, "latent-ablation", arms)
-  for (const [id, theirs] of [["vae", "vae"], ["latents", "latents"], ["train-w512-d3-e300-cos", "train"], ["score-w512-d3-e300-cos", "score-ddim-50"]] as const) {
+  for (const [id, theirs] of [["vae", "vae"], ["latents", "latents"], ["train-w512-d3-e300-cos-v", "train"], ["score-w512-d3-e300-cos-v", "score-ddim-50"]] as const) {
     t.equal(status(rec, id), "cached", `${id} cached`)
     t.equal(key(rec, id), planned.find((p) => p.id === theirs)?.key, `${id} has latent-ddpm's ${theirs} key`)
   }
